@@ -1,0 +1,12 @@
+"""Cross-Entropy, Executed: the library the book's chapters run.
+
+Modules, one idea each:
+
+- :mod:`lib.device`     where tensors live, and seeded random data that is the same everywhere;
+- :mod:`lib.display`    printing tensors the same way on every device;
+- :mod:`lib.info`       entropy, cross-entropy and KL divergence of distributions;
+- :mod:`lib.functional` softmax and the losses, mirroring :mod:`torch.nn.functional`;
+- :mod:`lib.plots`      the book's figures.
+"""
+
+__all__ = ["device", "display", "functional", "info", "plots"]

@@ -1,0 +1,80 @@
+"""Printing tensors the same way on every device.
+
+A tensor on a GPU prints as ``tensor(0.5981, device='cuda:0')`` and a tensor that is part of
+a graph as ``tensor(0.5981, grad_fn=<NllLossBackward0>)``. The book's outputs must be the same
+text on every machine, so chapters print through this module.
+
+Defined in the chapter "How to read this book" (``chapters/00_how_to_read.ipynb``).
+"""
+
+import torch
+
+#: Decimals shown for floating-point values, torch's own default.
+DECIMALS = 4
+
+
+def fmt(value, decimals=DECIMALS):
+    """Return ``value`` as text, device- and autograd-neutral: a tensor as ``tensor(...)``, a float rounded."""
+    if isinstance(value, torch.Tensor):
+        with _print_options(decimals):
+            return repr(value.detach().cpu())
+    if isinstance(value, float):
+        return f"{value:.{decimals}f}"
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(fmt(v, decimals) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
+    return repr(value)
+
+
+def show(*values, decimals=DECIMALS, sep="  "):
+    """Print ``values`` with :func:`fmt`, on one line."""
+    print(sep.join(fmt(v, decimals) for v in values))
+
+
+def table(rows, header, decimals=DECIMALS):
+    """Print ``rows`` (sequences of numbers, tensors or text) as an aligned plain-text table."""
+    cells = [[str(h) for h in header]]
+    for row in rows:
+        if len(row) != len(header):
+            raise ValueError(f"row {row!r} has {len(row)} cells, the header {len(header)}")
+        cells.append([_cell(v, decimals) for v in row])
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    print("\n".join(lines))
+
+
+def setup():
+    """Make a notebook show tensors with :func:`fmt`, figures as PNG, errors without traceback."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        return
+    shell.display_formatter.formatters["text/plain"].for_type(
+        torch.Tensor, lambda value, printer, cycle: printer.text(fmt(value))
+    )
+    from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+    set_matplotlib_formats("png")
+    shell.InteractiveTB.set_mode(mode="Minimal")
+
+
+def _cell(value, decimals):
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, float):
+        return f"{value:.{decimals}f}"
+    return str(value)
+
+
+class _print_options:
+    def __init__(self, decimals):
+        self.decimals = decimals
+
+    def __enter__(self):
+        self.saved = torch._tensor_str.PRINT_OPTS.precision
+        torch.set_printoptions(precision=self.decimals)
+
+    def __exit__(self, *exc):
+        torch.set_printoptions(precision=self.saved)

@@ -1,0 +1,97 @@
+"""Entropy, cross-entropy and KL divergence of discrete distributions, from scratch.
+
+Each function takes probabilities along ``dim`` (default: the last one) and returns a tensor of
+the input's shape without ``dim``. Logarithms are natural (nats) unless ``base`` is given
+(``base=2`` gives bits). Conventions: ``0 · log 0 = 0``; where ``p > 0`` and ``q = 0`` the
+cross-entropy and the KL divergence are ``inf``.
+
+Defined in the chapters "Entropy", "Cross-entropy" and "KL divergence" (``chapters/1*.ipynb``).
+"""
+
+import math
+
+import torch
+
+
+def sum_tolerance(dtype):
+    """How far from 1 a distribution of ``dtype`` may sum: ``sqrt(eps)`` (3.5e-4 in float32, 1.5e-8 in float64)."""
+    return math.sqrt(torch.finfo(dtype).eps)
+
+
+def surprise(p, base=None):
+    """Return the surprise (self-information) ``-log p`` of each probability, in nats or in ``base``."""
+    p = _as_probabilities(p, "p")
+    return _in_base(0.0 - torch.log(p), base)  # 0 - x, not -x: a certain outcome gives +0, not -0
+
+
+def entropy(p, dim=-1, base=None):
+    """Return the entropy ``H(p) = -Σ p log p`` of the distributions along ``dim``."""
+    p = _as_distribution(p, "p", dim)
+    terms = torch.where(p > 0, p * torch.log(p), torch.zeros_like(p))
+    return _in_base(0.0 - terms.sum(dim), base)
+
+
+def cross_entropy(p, q, dim=-1, base=None):
+    """Return the cross-entropy ``H(p, q) = -Σ p log q`` of ``q`` relative to ``p`` along ``dim``."""
+    p, q = _as_pair(p, q, dim)
+    terms = torch.where(p > 0, p * torch.log(q), torch.zeros_like(p))
+    return _in_base(0.0 - terms.sum(dim), base)
+
+
+def kl_divergence(p, q, dim=-1, base=None):
+    """Return the Kullback-Leibler divergence ``D_KL(p‖q) = Σ p log(p / q)`` along ``dim``."""
+    p, q = _as_pair(p, q, dim)
+    terms = torch.where(p > 0, p * (torch.log(p) - torch.log(q)), torch.zeros_like(p))
+    return _in_base(terms.sum(dim), base)
+
+
+def _as_probabilities(values, name):
+    """Return ``values`` as a floating tensor, checked to hold probabilities in [0, 1]."""
+    tensor = torch.as_tensor(values)
+    if not tensor.is_floating_point():
+        tensor = tensor.to(torch.get_default_dtype())
+    bad = ~((tensor >= 0) & (tensor <= 1))
+    if bad.any():
+        raise ValueError(f"{name} must hold probabilities in [0, 1]; found {tensor[bad].flatten()[0].item()}")
+    return tensor
+
+
+def _as_distribution(values, name, dim):
+    """Return ``values`` as a floating tensor whose slices along ``dim`` are distributions."""
+    tensor = torch.as_tensor(values)
+    if not tensor.is_floating_point():
+        tensor = tensor.to(torch.get_default_dtype())
+    if tensor.dim() == 0:
+        raise ValueError(f"{name} must have at least one dimension (the outcomes), got a scalar")
+    tensor.size(dim)  # raises torch's IndexError for a dim out of range
+    if (tensor < 0).any() or tensor.isnan().any():
+        raise ValueError(f"{name} must be non-negative probabilities, found a negative or nan entry")
+    totals = tensor.sum(dim)
+    tolerance = sum_tolerance(tensor.dtype)
+    off = (totals - 1).abs() > tolerance
+    if off.any():
+        worst = totals[off].flatten()[0].item()
+        raise ValueError(
+            f"{name} must sum to 1 along dim={dim} (within {tolerance:.1e}); one sums to {worst:.6g}"
+        )
+    return tensor
+
+
+def _as_pair(p, q, dim):
+    """Check ``p`` and ``q`` as distributions of the same shape and dtype."""
+    p = _as_distribution(p, "p", dim)
+    q = _as_distribution(q, "q", dim)
+    if p.shape != q.shape:
+        raise ValueError(f"p and q must have the same shape, got {tuple(p.shape)} and {tuple(q.shape)}")
+    if p.dtype != q.dtype:
+        raise ValueError(f"p and q must have the same dtype, got {p.dtype} and {q.dtype}")
+    return p, q
+
+
+def _in_base(nats, base):
+    """Convert a quantity in nats to ``base`` (``None``: keep nats)."""
+    if base is None:
+        return nats
+    if not base > 0 or base == 1:
+        raise ValueError(f"base must be positive and not 1, got {base}")
+    return nats / math.log(base)

@@ -1,0 +1,58 @@
+"""The book's figures, drawn with matplotlib from the library's own functions.
+
+Each function draws one figure and returns it; the chapter that shows the figure introduces
+the function. Figures have a white background so they read the same in light and dark mode.
+"""
+
+import math
+
+import matplotlib.pyplot as plt
+import torch
+
+from lib import info
+
+#: Figure size in inches (width, height) and resolution used throughout the book.
+FIGSIZE = (6.4, 3.6)
+DPI = 100
+
+
+def new_figure(ncols=1, figsize=FIGSIZE):
+    """Return ``(figure, axes)`` in the book's style: white background, light grid."""
+    fig, axes = plt.subplots(1, ncols, figsize=figsize, dpi=DPI, facecolor="white", squeeze=False)
+    for ax in axes.flat:
+        ax.set_facecolor("white")
+        ax.grid(alpha=0.3)
+    fig.set_layout_engine("constrained")
+    plt.close(fig)  # the chapter displays the returned figure once; pyplot must not show it again
+    return fig, (axes[0, 0] if ncols == 1 else list(axes.flat))
+
+
+def binary_entropy(points=201):
+    """Plot the entropy of a coin, ``H(p, 1-p)``, in bits against ``p``. Defined in "Entropy"."""
+    p = torch.linspace(0, 1, points, dtype=torch.float64)
+    h = info.entropy(torch.stack([p, 1 - p], dim=-1), base=2)
+    fig, ax = new_figure()
+    ax.plot(p, h, color="tab:blue", lw=2)
+    ax.axvline(0.5, color="gray", ls=":", lw=1)
+    ax.scatter([0.5, 0.9], [1.0, float(info.entropy(torch.tensor([0.9, 0.1], dtype=torch.float64), base=2))],
+               color="tab:red", zorder=3)
+    ax.set_xlabel("p = probability of heads")
+    ax.set_ylabel("H(p, 1 - p)  [bits]")
+    ax.set_title("Entropy of a coin: largest for a fair coin")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.05)
+    return fig
+
+
+def surprise_curve(points=400):
+    """Plot ``-log q`` in nats against the probability ``q`` given to the true class. Defined in "Cross-entropy"."""
+    q = torch.linspace(0.005, 1, points, dtype=torch.float64)
+    fig, ax = new_figure()
+    ax.plot(q, -torch.log(q), color="tab:blue", lw=2)
+    ax.set_xlabel("q = probability the model gives to the true class")
+    ax.set_ylabel("loss = -log q  [nats]")
+    ax.set_title("A confident wrong answer costs without limit")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 5.5)
+    ax.axhline(math.log(2), color="gray", ls=":", lw=1)
+    return fig
