@@ -56,3 +56,22 @@ def surprise_curve(points=400):
     ax.set_ylim(0, 5.5)
     ax.axhline(math.log(2), color="gray", ls=":", lw=1)
     return fig
+
+
+def kl_pair(p, q, labels=("p", "q")):
+    """Bar chart of two distributions with both KL divergences in nats in the title. Defined in "KL divergence"."""
+    p = torch.as_tensor(p, dtype=torch.float64).cpu()
+    q = torch.as_tensor(q, dtype=torch.float64).cpu()
+    outcomes = torch.arange(p.numel())
+    fig, ax = new_figure()
+    ax.bar(outcomes - 0.2, p, width=0.4, label=labels[0], color="tab:blue")
+    ax.bar(outcomes + 0.2, q, width=0.4, label=labels[1], color="tab:orange")
+    forward = float(info.kl_divergence(p, q))
+    backward = float(info.kl_divergence(q, p))
+    ax.set_title(f"KL({labels[0]}‖{labels[1]}) = {forward:.4f} nats,   "
+                 f"KL({labels[1]}‖{labels[0]}) = {backward:.4f} nats")
+    ax.set_xlabel("outcome")
+    ax.set_ylabel("probability")
+    ax.set_xticks(outcomes.tolist())
+    ax.legend()
+    return fig
