@@ -75,3 +75,22 @@ def kl_pair(p, q, labels=("p", "q")):
     ax.set_xticks(outcomes.tolist())
     ax.legend()
     return fig
+
+
+def margin_curve(low=-6.0, high=6.0, points=241):
+    """Plot the two-class cross-entropy against the logit margin ``x_true - x_other``. Defined in "Two classes or many"."""
+    from lib import functional
+
+    margin = torch.linspace(low, high, points, dtype=torch.float64)
+    logits = torch.stack([torch.zeros_like(margin), margin], dim=1)  # class 1 is the true class
+    loss = functional.cross_entropy(logits, torch.ones(points, dtype=torch.long), reduction="none")
+    fig, ax = new_figure()
+    ax.plot(margin, loss, color="tab:blue", lw=2, label="cross-entropy = log(1 + exp(-margin))")
+    ax.plot(margin, torch.clamp(-margin, min=0), color="gray", ls="--", lw=1, label="max(0, -margin)")
+    for m in (-3, -1, 1, 3):
+        ax.scatter([m], [math.log1p(math.exp(-m))], color="tab:red", zorder=3)
+    ax.set_xlabel("logit margin  x[true] - x[other]")
+    ax.set_ylabel("loss  [nats]")
+    ax.set_title("Two classes: the loss depends only on the margin")
+    ax.legend()
+    return fig
