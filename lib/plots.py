@@ -94,3 +94,25 @@ def margin_curve(low=-6.0, high=6.0, points=241):
     ax.set_title("Two classes: the loss depends only on the margin")
     ax.legend()
     return fig
+
+
+def label_smoothing_curve(n_classes=5, epsilons=(0.0, 0.1, 0.3), points=300):
+    """Plot the loss against the probability of the true class, for several label_smoothing values. Defined in "label_smoothing"."""
+    from lib import functional
+
+    q_true = torch.linspace(0.02, 0.999, points, dtype=torch.float64)
+    rest = (1 - q_true) / (n_classes - 1)
+    probs = torch.cat([q_true[:, None], rest[:, None].expand(points, n_classes - 1)], dim=1)
+    target = torch.zeros(points, dtype=torch.long)
+    fig, ax = new_figure()
+    for eps in epsilons:
+        loss = functional.cross_entropy(probs.log(), target, reduction="none", label_smoothing=eps)
+        best = 1 - eps + eps / n_classes
+        line, = ax.plot(q_true, loss, lw=2, label=f"label_smoothing = {eps}")
+        ax.axvline(best, color=line.get_color(), ls=":", lw=1)
+    ax.set_xlabel(f"probability of the true class ({n_classes} classes, the rest shared equally)")
+    ax.set_ylabel("loss  [nats]")
+    ax.set_title("Label smoothing moves the best prediction below 1 (dotted)")
+    ax.set_ylim(0, 4)
+    ax.legend()
+    return fig
