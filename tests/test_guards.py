@@ -122,3 +122,21 @@ def test_catches_stderr_unless_tagged():
     assert any("stderr" in p for p in guards.check(nb))
     code_cells(nb)[1]["metadata"]["tags"] = [guards.STDERR]
     assert guards.check(nb) == []
+
+
+def test_reexecute_normalises_metadata_and_streams():
+    from tools import reexecute
+
+    nb = nbformat.from_dict(good_notebook())
+    nb.metadata["widgets"] = {"state": {}}
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11.7"}
+    cell = nb.cells[2]
+    cell.metadata["execution"] = {"iopub.status.busy": "2026-11-23T01:00:00"}
+    cell.metadata["tags"] = ["expect-stderr"]
+    cell.outputs = [nbformat.from_dict({"output_type": "stream", "name": "stdout", "text": "a\n"}),
+                    nbformat.from_dict({"output_type": "stream", "name": "stdout", "text": "b\n"})]
+    out = reexecute.normalise(nb)
+    assert out.metadata == {"kernelspec": reexecute.KERNELSPEC, "language_info": {"name": "python"}}
+    assert out.cells[2].metadata == {"tags": ["expect-stderr"]}
+    assert [c.id for c in out.cells] == ["c000", "c001", "c002"]
+    assert len(out.cells[2].outputs) == 1 and out.cells[2].outputs[0].text == "a\nb\n"

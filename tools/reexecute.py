@@ -45,6 +45,7 @@ def normalise(notebook):
         cell.metadata = nbformat.from_dict({"tags": tags} if tags else {})
         cell.id = f"c{index:03d}"
         if cell.cell_type == "code":
+            cell.outputs = coalesce_streams(cell.outputs)
             for output in cell.outputs:
                 if "metadata" in output:
                     output.metadata = nbformat.from_dict(
@@ -52,6 +53,19 @@ def normalise(notebook):
                     )
     notebook.nbformat, notebook.nbformat_minor = 4, 5
     return notebook
+
+
+def coalesce_streams(outputs):
+    """Merge consecutive outputs to the same stream, which the kernel may split at random."""
+    merged = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.output_type == "stream" and previous is not None
+                and previous.output_type == "stream" and previous.name == output.name):
+            previous.text += output.text
+        else:
+            merged.append(output)
+    return merged
 
 
 def main(argv=None):

@@ -1,0 +1,185 @@
+"""The built site in a real browser: every page complete, offline, typeset and linked.
+
+Builds the book with warnings as errors, serves ``_build/html`` on 127.0.0.1 and opens every
+page in headless Chromium (Debian's ``chromium``, driven by Playwright; no browser download).
+Every request that leaves 127.0.0.1 is blocked and counted, so a page that needs the network
+fails here, as it would for a reader on a plane. Screenshots land in ``_build/screenshots``.
+
+Without Chromium the test is skipped on a workstation, and fails under CI (``CI`` set).
+"""
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "_build"
+HTML = BUILD / "html"
+SHOTS = BUILD / "screenshots"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+if CHROMIUM is None:
+    message = "Debian's chromium is needed for the site test (apt-get install chromium)"
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message, allow_module_level=True)
+
+sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+
+
+@pytest.fixture(scope="module")
+def site():
+    """Build the book, serve it on 127.0.0.1, and yield the base URL."""
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    build = subprocess.run([str(jupyter_book), "build", str(ROOT), "--all", "--warningiserror", "--nitpick", "--keep-going"],
+                           capture_output=True, text=True)
+    if build.returncode != 0:
+        pytest.fail(f"the book did not build:\n{build.stdout[-4000:]}\n{build.stderr[-4000:]}", pytrace=False)
+    handler = functools.partial(_QuietHandler, directory=str(HTML))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def pages():
+    """Every HTML page of the site, relative to its root (built by the fixture before use)."""
+    return ["intro.html", "confusions.html", "errors.html", "glossary.html", "references.html",
+            "genindex.html"] + [f"chapters/{p.stem}.html" for p in sorted((ROOT / "chapters").glob("*.ipynb"))]
+
+
+class PageVisit:
+    """Open one page and record what went wrong: failed loads, console errors, external requests."""
+
+    def __init__(self, browser, base, path, color_scheme="light"):
+        self.context = browser.new_context(color_scheme=color_scheme, viewport={"width": 1280, "height": 900})
+        self.external, self.failed, self.errors = [], [], []
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}"))
+        self.page.on("requestfailed", lambda r: r.url.startswith(base) and self.failed.append(f"failed {r.url}"))
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.base = base
+        self.page.goto(base + path, wait_until="load")
+        self.page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+        self.page.evaluate("() => Promise.all(Array.from(document.images).map(i => i.decode().catch(() => null)))")
+
+    def _route(self, route):
+        if route.request.url.startswith(("http://127.0.0.1", "data:", "blob:", "about:")):
+            route.continue_()
+        else:
+            self.external.append(route.request.url)
+            route.abort()
+
+    def close(self):
+        self.context.close()
+
+
+MATH_STATE = """() => {
+  const math = Array.from(document.querySelectorAll('.math'));
+  const article = document.querySelector('article') || document.body;
+  const copy = article.cloneNode(true);
+  copy.querySelectorAll('pre, code, .highlight, mjx-container, script').forEach(e => e.remove());
+  const text = copy.textContent;
+  return {math: math.length, typeset: math.filter(m => m.querySelector('mjx-container')).length,
+          raw: ['$$', '\\\\(', '\\\\[', '\\\\begin{'].filter(s => text.includes(s))};
+}"""
+
+LINKS = """() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"""
+
+BROKEN_IMAGES = """() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"""
+
+
+@pytest.mark.parametrize("path", pages())
+def test_page_is_complete_offline(site, browser, path):
+    visit = PageVisit(browser, site, path)
+    try:
+        assert visit.external == [], "requests that left the site"
+        assert visit.failed == [], "resources that did not load"
+        assert visit.errors == [], "JavaScript console errors"
+        assert visit.page.evaluate(BROKEN_IMAGES) == [], "images that did not load"
+        math = visit.page.evaluate(MATH_STATE)
+        assert math["typeset"] == math["math"], f"{math['math'] - math['typeset']} formulas not typeset"
+        assert math["raw"] == [], "raw TeX delimiters left in the text"
+        _check_links(site, visit.page.evaluate(LINKS))
+    finally:
+        visit.close()
+
+
+def test_chapters_have_math_and_figures(site, browser):
+    """The typesetting check above must not pass vacuously."""
+    visit = PageVisit(browser, site, "chapters/11_entropy.html")
+    try:
+        math = visit.page.evaluate(MATH_STATE)
+        assert math["math"] >= 10 and math["typeset"] == math["math"]
+        assert visit.page.evaluate("() => document.images.length") >= 1
+        assert visit.page.evaluate("() => document.querySelectorAll('script[src*=\"_static/mathjax\"]').length") == 1
+    finally:
+        visit.close()
+
+
+def test_search_finds_the_ignore_index_chapter(site, browser):
+    visit = PageVisit(browser, site, "search.html?q=ignore_index")
+    try:
+        visit.page.wait_for_selector("#search-results ul.search li a", timeout=20_000)
+        results = visit.page.evaluate("() => Array.from(document.querySelectorAll('#search-results ul.search li a')).map(a => a.href)")
+        assert any("chapters/32_ignore_index.html" in href for href in results), results
+    finally:
+        visit.close()
+
+
+def test_screenshots(site, browser):
+    """Landing page and one chapter in light and dark mode, for a person to look at."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for path, scheme, name in [("intro.html", "light", "landing"), ("chapters/11_entropy.html", "light", "chapter-light"),
+                               ("chapters/11_entropy.html", "dark", "chapter-dark")]:
+        visit = PageVisit(browser, site, path, color_scheme=scheme)
+        try:
+            visit.page.evaluate(f"() => {{ document.documentElement.dataset.theme = '{scheme}'; }}")
+            visit.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+            assert (SHOTS / f"{name}.png").stat().st_size > 10_000
+        finally:
+            visit.close()
+
+
+def _check_links(base, hrefs):
+    """Every link into the site names an existing file, and an existing id when it has a fragment."""
+    for href in hrefs:
+        if not href.startswith(base):
+            continue
+        url = urllib.parse.urlsplit(href)
+        relative = urllib.parse.unquote(url.path)[len(urllib.parse.urlsplit(base).path):]
+        target = HTML / (relative or "index.html")
+        if target.is_dir():
+            target = target / "index.html"
+        assert target.exists(), f"broken link {href}"
+        if url.fragment and target.suffix == ".html":
+            html = target.read_text(encoding="utf-8")
+            fragment = urllib.parse.unquote(url.fragment)
+            assert re.search(rf'id="{re.escape(fragment)}"', html), f"missing anchor {href}"

@@ -1,0 +1,65 @@
+"""Sphinx extension of the book: MathJax served from the site itself, and the error index.
+
+Loaded by Jupyter Book through ``sphinx.local_extensions`` in ``_config.yml``.
+
+- MathJax 3 comes from the PyPI package ``django-static-mathjax`` (installed by
+  ``requirements.txt``; it is plain static files and does not need Django). Its ``es5``
+  build is copied into ``_static/mathjax`` of the site and ``mathjax_path`` points there,
+  so pages typeset their math without a network.
+- ``errors.md`` is generated from the chapters before the table of contents is read
+  (:mod:`tools.error_index`).
+- A first-time visitor has no stored light/dark choice; the theme's script then logs
+  "Got invalid theme mode" as a console error. A one-line script sets the mode to "auto"
+  (follow the system) before the theme reads it.
+"""
+
+import shutil
+from pathlib import Path
+
+from sphinx.errors import ExtensionError
+
+from tools import error_index
+
+MATHJAX_SCRIPT = "tex-mml-chtml.js"
+# What the combined script loads: itself, its fonts, and the pieces its menu may fetch on demand.
+MATHJAX_PARTS = [MATHJAX_SCRIPT, "output/chtml/fonts", "input/tex/extensions", "a11y", "ui", "sre"]
+
+
+def mathjax_source():
+    """Return the folder of MathJax's es5 build inside the installed package."""
+    try:
+        import mathjax  # the django-static-mathjax distribution
+    except ImportError as err:
+        raise ExtensionError("MathJax is not installed: pip install -r requirements.txt") from err
+    folder = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    if not (folder / MATHJAX_SCRIPT).exists():
+        raise ExtensionError(f"no {MATHJAX_SCRIPT} in {folder}")
+    return folder
+
+
+def _configure(app, config):
+    mathjax_source()  # fail early if it is missing
+    config.mathjax_path = f"mathjax/{MATHJAX_SCRIPT}"
+    error_index.write(app.srcdir)
+
+
+def _copy_mathjax(app, exception):
+    if exception is not None or app.builder.format != "html":
+        return
+    source, target = mathjax_source(), Path(app.outdir) / "_static" / "mathjax"
+    for part in MATHJAX_PARTS:
+        if (source / part).is_dir():
+            shutil.copytree(source / part, target / part, dirs_exist_ok=True)
+        elif (source / part).exists():
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / part, target / part)
+
+
+DEFAULT_MODE_SCRIPT = 'if (!document.documentElement.dataset.mode) { document.documentElement.dataset.mode = "auto"; }'
+
+
+def setup(app):
+    app.add_js_file(None, body=DEFAULT_MODE_SCRIPT)
+    app.connect("config-inited", _configure, priority=100)
+    app.connect("build-finished", _copy_mathjax)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
