@@ -20,6 +20,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "_build"
@@ -68,9 +69,10 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def pages():
-    """Every HTML page of the site, relative to its root (built by the fixture before use)."""
-    return ["intro.html", "confusions.html", "errors.html", "glossary.html", "references.html",
-            "genindex.html"] + [f"chapters/{p.stem}.html" for p in sorted((ROOT / "chapters").glob("*.ipynb"))]
+    """Every page of the table of contents, plus the pages Sphinx adds, relative to the site root."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    return [f"{f}.html" for f in files] + ["genindex.html", "search.html"]
 
 
 class PageVisit:
@@ -130,6 +132,22 @@ def test_page_is_complete_offline(site, browser, path):
         _check_links(site, visit.page.evaluate(LINKS))
     finally:
         visit.close()
+
+
+def test_every_built_page_is_tested(site):
+    built = {p.relative_to(HTML).as_posix() for p in HTML.rglob("*.html")
+             if not p.relative_to(HTML).parts[0].startswith("_")}
+    assert built == set(pages()) | {"index.html"}  # index.html only redirects to the landing page
+
+
+def test_index_redirects_to_the_landing_page(site, browser):
+    page = browser.new_page()
+    try:
+        page.goto(site + "index.html")
+        page.wait_for_url("**/intro.html", timeout=10_000)
+        assert "Cross-Entropy, Executed" in page.title()
+    finally:
+        page.close()
 
 
 def test_chapters_have_math_and_figures(site, browser):
