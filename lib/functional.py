@@ -5,6 +5,8 @@ same arguments (the deprecated ``size_average`` and ``reduce`` included), same r
 and dtype, same values, and the same exception class on bad input. None of them calls torch's
 softmax, log_softmax, logsumexp or loss functions: each is built from ``exp``, ``log``,
 ``amax``, ``sum``, ``gather`` and ``where`` so a reader can see how the number is made.
+``softmax`` and ``log_softmax`` also write their gradient out by hand (an
+``autograd.Function``), which saves memory and time over differentiating each step.
 
 Defined in Part II, "From logits to loss" (``chapters/2*.ipynb``); the options of
 ``cross_entropy`` and ``nll_loss`` are explained in Part III (``chapters/3*.ipynb``).
@@ -32,9 +34,7 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
     x, dim = _softmax_input(input, dim, dtype, "softmax", _stacklevel)
     if x.numel() == 0:
         return x.clone()
-    work = _upcast(x)
-    exps = (work - _row_max(work, dim)).exp()
-    return (exps / exps.sum(dim, keepdim=True)).to(x.dtype)
+    return _Softmax.apply(_upcast(x), dim).to(x.dtype)
 
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
@@ -42,9 +42,53 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     x, dim = _softmax_input(input, dim, dtype, "log_softmax", _stacklevel)
     if x.numel() == 0:
         return x.clone()
-    work = _upcast(x)
-    shifted = work - _row_max(work, dim)
-    return (shifted - shifted.exp().sum(dim, keepdim=True).log()).to(x.dtype)
+    return _LogSoftmax.apply(_upcast(x), dim).to(x.dtype)
+
+
+class _LogSoftmax(torch.autograd.Function):
+    """log_softmax with its textbook gradient, saving only its output (as torch does).
+
+    Forward: ``y = (x - m) - log Σ exp(x - m)`` with ``m = max x``, in one N x C buffer.
+    Backward: ``∂L/∂x = g - exp(y) · Σ g``, i.e. ``g - softmax(x) · Σ g``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        shift = x.amax(dim, keepdim=True)
+        exps = (x - shift).exp_()  # every exponent is <= 0: nothing overflows
+        log_sum = exps.sum(dim, keepdim=True).log_()
+        out = torch.sub(x, shift, out=exps).sub_(log_sum)  # (x - m) - log Σ, in the same buffer
+        ctx.save_for_backward(out)
+        ctx.dim = dim
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        total = grad.sum(ctx.dim, keepdim=True)
+        if torch.is_grad_enabled():  # a second derivative is wanted: every step differentiable
+            return grad - out.exp() * total, None
+        return out.exp().mul_(total).neg_().add_(grad), None  # the same, in one new tensor
+
+
+class _Softmax(torch.autograd.Function):
+    """softmax with its textbook gradient: ``∂L/∂x = s · (g - Σ g s)`` for ``s = softmax(x)``."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        exps = (x - x.amax(dim, keepdim=True)).exp_()
+        out = exps.div_(exps.sum(dim, keepdim=True))
+        ctx.save_for_backward(out)
+        ctx.dim = dim
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        total = (grad * out).sum(ctx.dim, keepdim=True)
+        if torch.is_grad_enabled():  # a second derivative is wanted: every step differentiable
+            return out * (grad - total), None
+        return (grad - total).mul_(out), None  # the same, in one new tensor
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
@@ -82,10 +126,10 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                                             label_smoothing, class_dim)
     if label_smoothing > 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    if label_smoothing <= 0.0:
+        return _cross_entropy_class_indices(input, target, weight, ignore_index, reduction)
     log_probs = log_softmax(input, class_dim)
     losses = nll_loss(log_probs, target, weight, None, ignore_index, None, reduction)
-    if label_smoothing <= 0.0:
-        return losses
     return _smooth_class_indices(log_probs, target, weight, ignore_index, reduction,
                                  label_smoothing, class_dim, losses)
 
@@ -159,11 +203,6 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 # --- the pieces -----------------------------------------------------------------------------
 
 
-def _row_max(x, dim):
-    """The maximum along ``dim``, kept as a constant: the shift cancels, so no gradient flows into it."""
-    return x.detach().amax(dim, keepdim=True)
-
-
 def _upcast(x):
     """Half precision is computed in float32, as torch does, and cast back at the end."""
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
@@ -185,6 +224,61 @@ def _softmax_input(input, dim, dtype, name, stacklevel):
     elif dim not in (0, -1):
         raise IndexError(f"Dimension out of range (expected to be in range of [-1, 0], but got {dim})")
     return x, dim
+
+
+def _cross_entropy_class_indices(input, target, weight, ignore_index, reduction):
+    """log_softmax followed by nll_loss, done in one step (see :class:`_SoftmaxCrossEntropy`)."""
+    if not input.is_floating_point():
+        raise NotImplementedError(f'"log_softmax" not implemented for {_name(input.dtype)!r}')
+    _check_nll_shapes(input, target)
+    batched = input.unsqueeze(0) if input.dim() == 1 else input
+    target = target.reshape(1) if input.dim() == 1 else target
+    n_classes = batched.size(1)
+    _check_weight(weight, n_classes, input)
+
+    ignored = target == ignore_index
+    index = torch.where(ignored, torch.zeros_like(target), target).long()
+    _check_bounds(index, ignored, n_classes)
+    per_target = torch.ones(index.shape, dtype=input.dtype, device=input.device) if weight is None else weight[index]
+    per_target = torch.where(ignored, torch.zeros_like(per_target), per_target)
+
+    losses = _SoftmaxCrossEntropy.apply(_upcast(batched), index, per_target).to(input.dtype)
+    if reduction == "none":
+        return losses.reshape(()) if input.dim() == 1 else losses
+    if reduction == "sum":
+        return losses.sum()
+    return losses.sum() / per_target.sum()
+
+
+class _SoftmaxCrossEntropy(torch.autograd.Function):
+    """Per-target losses ``w_y · (log Σ exp(x) - x_y)`` along dim 1, with the gradient of the
+    chapter "LogSoftmax + NLLLoss": ``∂ℓ/∂x = w_y · (softmax(x) - one_hot(y))``.
+
+    Equal to ``nll_loss(log_softmax(x), y, reduction='none')``, but it keeps no N x C tensor
+    between forward and backward (the input is needed anyway) and allocates one in backward.
+    A weight of 0 (an ignored target) gives a loss and a gradient of exactly 0.
+    """
+
+    @staticmethod
+    def forward(ctx, x, index, per_target):
+        shift = x.amax(1, keepdim=True)
+        log_sum = (x - shift).exp_().sum(1, keepdim=True).log_()
+        picked = x.gather(1, index.unsqueeze(1))
+        losses = (log_sum - (picked - shift)).squeeze(1)  # -((x_y - m) - log Σ), as torch rounds it
+        kept = per_target != 0
+        ctx.save_for_backward(x, index, per_target, shift, log_sum)
+        return torch.where(kept, per_target * losses, torch.zeros_like(losses))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, index, per_target, shift, log_sum = ctx.saved_tensors
+        scale = torch.where(per_target != 0, grad * per_target, torch.zeros_like(grad)).unsqueeze(1)
+        if torch.is_grad_enabled():  # a second derivative is wanted: every step differentiable
+            one_hot = torch.zeros_like(x).scatter_(1, index.unsqueeze(1), 1.0)
+            return (softmax(x, 1) - one_hot) * scale, None, None
+        probabilities = torch.sub(x, shift).sub_(log_sum).exp_()
+        probabilities.scatter_add_(1, index.unsqueeze(1), torch.full_like(log_sum, -1.0))
+        return probabilities.mul_(scale), None, None
 
 
 def _cross_entropy_probabilities(input, target, weight, ignore_index, reduction, label_smoothing,

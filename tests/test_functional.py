@@ -369,3 +369,39 @@ def test_bad_input_raises_torch_exception_class(case):
     with pytest.raises(Exception) as ours:
         quiet(BAD[case], L)
     assert type(ours.value) is type(theirs.value), (ours.value, theirs.value)
+
+
+def test_softmax_second_derivatives():
+    x = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: L.log_softmax(t, 1), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: L.log_softmax(t, 1), (x,))
+    assert torch.autograd.gradcheck(lambda t: L.softmax(t, 0), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: L.softmax(t, 0), (x,))
+
+
+def test_input_is_not_modified():
+    x = torch.randn(4, 6)
+    before = x.clone()
+    L.softmax(x, 1), L.log_softmax(x, 1), L.cross_entropy(x, torch.tensor([0, 1, 2, 3]))
+    assert torch.equal(x, before)
+
+
+def test_cross_entropy_second_derivatives_match_torch():
+    x = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([0, 4, -100, 2])
+    w = torch.rand(5, dtype=torch.float64)
+    assert torch.autograd.gradgradcheck(lambda t: L.cross_entropy(t, y, weight=w), (x,))
+    (g_ours,) = torch.autograd.grad(L.cross_entropy(x, y, weight=w), x, create_graph=True)
+    (g_theirs,) = torch.autograd.grad(F.cross_entropy(x, y, weight=w), x, create_graph=True)
+    (h_ours,) = torch.autograd.grad((g_ours ** 2).sum(), x)
+    (h_theirs,) = torch.autograd.grad((g_theirs ** 2).sum(), x)
+    same(h_ours, h_theirs)
+
+
+def test_cross_entropy_is_log_softmax_then_nll_loss():
+    x = torch.randn(6, 4, 3, dtype=torch.float64)
+    y = torch.randint(0, 4, (6, 3))
+    y[0, 0] = -100
+    for reduction in ["none", "mean", "sum"]:
+        same(L.cross_entropy(x, y, reduction=reduction),
+             L.nll_loss(L.log_softmax(x, 1), y, reduction=reduction))

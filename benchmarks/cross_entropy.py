@@ -1,0 +1,125 @@
+"""Benchmark cross-entropy: torch's kernel, lib's from-scratch version, and the naive formula.
+
+    python -m benchmarks.cross_entropy                 # the sizes for this machine's device
+    python -m benchmarks.cross_entropy --device cpu --sizes 4096x1000
+
+For float32 logits of shape (N, C) and random class indices, each implementation is timed
+forward and forward+backward with ``torch.utils.benchmark`` (the median of repeated runs);
+on CUDA the peak memory of forward+backward above the inputs comes from
+``torch.cuda.max_memory_allocated``. Results are appended to
+``benchmarks/results/cross_entropy.csv`` with the machine, torch version and date, and each
+implementation's loss is checked against torch's before it is timed.
+"""
+
+import argparse
+import csv
+import datetime
+import platform
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils import benchmark
+
+from lib import functional as L
+
+RESULTS = Path(__file__).resolve().parent / "results" / "cross_entropy.csv"
+SIZES = {"cpu": [(4096, 1000), (8192, 32000)],
+         "cuda": [(4096, 1000), (8192, 32000), (8192, 128256)]}
+FIELDS = ["date", "machine", "device", "torch", "N", "C", "implementation",
+          "forward_ms", "forward_backward_ms", "peak_memory_mib", "max_abs_diff_vs_torch"]
+
+
+def naive_cross_entropy(logits, target):
+    """The formula as first written: log of softmax, pick the true class, average."""
+    return -(torch.log(torch.softmax(logits, dim=1)))[torch.arange(len(target), device=logits.device), target].mean()
+
+
+IMPLEMENTATIONS = {"torch": F.cross_entropy, "lib": L.cross_entropy, "naive": naive_cross_entropy}
+
+
+def machine_name(device):
+    """The GPU's name, or the CPU's model and the number of threads torch uses."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        model = names[0] if names else model
+    return f"{model}, {torch.get_num_threads()} threads"
+
+
+def measure(fn, logits, target, device, min_run_time):
+    """Return (forward ms, forward+backward ms, peak MiB or None) of one implementation."""
+    def forward():
+        return fn(logits, target)
+
+    def forward_backward():
+        x = logits.detach().requires_grad_()
+        fn(x, target).backward()
+
+    globals_ = {"forward": forward, "forward_backward": forward_backward}
+    fwd = benchmark.Timer("forward()", globals=globals_).blocked_autorange(min_run_time=min_run_time)
+    fwd_bwd = benchmark.Timer("forward_backward()", globals=globals_).blocked_autorange(min_run_time=min_run_time)
+    peak = None
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        baseline = torch.cuda.memory_allocated(device)
+        forward_backward()
+        torch.cuda.synchronize(device)
+        peak = (torch.cuda.max_memory_allocated(device) - baseline) / 2**20
+    return fwd.median * 1e3, fwd_bwd.median * 1e3, peak
+
+
+def run(device, sizes, min_run_time, seed=0):
+    rows = []
+    today = datetime.date.today().isoformat()
+    for n, c in sizes:
+        generator = torch.Generator().manual_seed(seed)
+        logits = torch.randn(n, c, generator=generator).to(device)
+        target = torch.randint(0, c, (n,), generator=generator).to(device)
+        reference = F.cross_entropy(logits, target)
+        for name, fn in IMPLEMENTATIONS.items():
+            diff = (fn(logits, target) - reference).abs().item()
+            fwd, fwd_bwd, peak = measure(fn, logits, target, device, min_run_time)
+            row = {"date": today, "machine": machine_name(device), "device": device.type,
+                   "torch": torch.__version__, "N": n, "C": c, "implementation": name,
+                   "forward_ms": f"{fwd:.3f}", "forward_backward_ms": f"{fwd_bwd:.3f}",
+                   "peak_memory_mib": "" if peak is None else f"{peak:.1f}",
+                   "max_abs_diff_vs_torch": f"{diff:.2e}"}
+            rows.append(row)
+            print(", ".join(f"{k}={row[k]}" for k in ["device", "N", "C", "implementation", "forward_ms",
+                                                       "forward_backward_ms", "peak_memory_mib",
+                                                       "max_abs_diff_vs_torch"]), flush=True)
+    return rows
+
+
+def append(rows, path=RESULTS):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    with path.open("a", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--sizes", nargs="*", help="NxC, default: all sizes for the device")
+    parser.add_argument("--min-run-time", type=float, default=2.0, help="seconds per timing")
+    parser.add_argument("--no-save", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes] if args.sizes else SIZES[device.type]
+    rows = run(device, sizes, args.min_run_time)
+    if not args.no_save:
+        append(rows)
+
+
+if __name__ == "__main__":
+    main()
