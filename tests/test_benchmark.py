@@ -1,0 +1,28 @@
+"""The benchmark harness runs, checks each implementation against torch, and writes its CSV."""
+
+import csv
+
+import torch
+
+from benchmarks import cross_entropy as bench
+
+
+def test_benchmark_runs_and_records(tmp_path):
+    rows = bench.run(torch.device("cpu"), [(64, 10)], min_run_time=0.01)
+    assert [r["implementation"] for r in rows] == list(bench.IMPLEMENTATIONS)
+    for row in rows:
+        assert float(row["max_abs_diff_vs_torch"]) < 1e-5
+        assert float(row["forward_ms"]) > 0 and float(row["forward_backward_ms"]) > 0
+        assert row["torch"] == torch.__version__
+    path = tmp_path / "results.csv"
+    bench.append(rows, path)
+    bench.append(rows, path)
+    with path.open() as handle:
+        assert len(list(csv.DictReader(handle))) == 2 * len(rows)
+
+
+def test_committed_results_have_every_field():
+    with bench.RESULTS.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and all(set(row) == set(bench.FIELDS) for row in rows)
+    assert {row["implementation"] for row in rows} == set(bench.IMPLEMENTATIONS)
