@@ -39,7 +39,7 @@ def table(rows, header, decimals=DECIMALS):
             raise ValueError(f"row {row!r} has {len(row)} cells, the header {len(header)}")
         cells.append([_cell(v, decimals) for v in row])
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     print("\n".join(lines))
 

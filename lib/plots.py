@@ -32,7 +32,7 @@ def binary_entropy(points=201):
     p = torch.linspace(0, 1, points, dtype=torch.float64)
     h = info.entropy(torch.stack([p, 1 - p], dim=-1), base=2)
     fig, ax = new_figure()
-    ax.plot(p, h, color="tab:blue", lw=2)
+    ax.plot(_np(p), _np(h), color="tab:blue", lw=2)
     ax.axvline(0.5, color="gray", ls=":", lw=1)
     ax.scatter([0.5, 0.9], [1.0, float(info.entropy(torch.tensor([0.9, 0.1], dtype=torch.float64), base=2))],
                color="tab:red", zorder=3)
@@ -48,7 +48,7 @@ def surprise_curve(points=400):
     """Plot ``-log q`` in nats against the probability ``q`` given to the true class. Defined in "Cross-entropy"."""
     q = torch.linspace(0.005, 1, points, dtype=torch.float64)
     fig, ax = new_figure()
-    ax.plot(q, -torch.log(q), color="tab:blue", lw=2)
+    ax.plot(_np(q), _np(-torch.log(q)), color="tab:blue", lw=2)
     ax.set_xlabel("q = probability the model gives to the true class")
     ax.set_ylabel("loss = -log q  [nats]")
     ax.set_title("A confident wrong answer costs without limit")
@@ -60,12 +60,11 @@ def surprise_curve(points=400):
 
 def kl_pair(p, q, labels=("p", "q")):
     """Bar chart of two distributions with both KL divergences in nats in the title. Defined in "KL divergence"."""
-    p = torch.as_tensor(p, dtype=torch.float64).cpu()
-    q = torch.as_tensor(q, dtype=torch.float64).cpu()
+    p, q = torch.as_tensor(p).detach().cpu(), torch.as_tensor(q).detach().cpu()
     outcomes = torch.arange(p.numel())
     fig, ax = new_figure()
-    ax.bar(outcomes - 0.2, p, width=0.4, label=labels[0], color="tab:blue")
-    ax.bar(outcomes + 0.2, q, width=0.4, label=labels[1], color="tab:orange")
+    ax.bar(_np(outcomes - 0.2), _np(p), width=0.4, label=labels[0], color="tab:blue")
+    ax.bar(_np(outcomes + 0.2), _np(q), width=0.4, label=labels[1], color="tab:orange")
     forward = float(info.kl_divergence(p, q))
     backward = float(info.kl_divergence(q, p))
     ax.set_title(f"KL({labels[0]}‖{labels[1]}) = {forward:.4f} nats,   "
@@ -78,15 +77,15 @@ def kl_pair(p, q, labels=("p", "q")):
 
 
 def margin_curve(low=-6.0, high=6.0, points=241):
-    """Plot the two-class cross-entropy against the logit margin ``x_true - x_other``. Defined in "Two classes or many"."""
+    """Plot the two-class loss against the logit margin ``x_true - x_other``. Defined in "Two classes or many"."""
     from lib import functional
 
     margin = torch.linspace(low, high, points, dtype=torch.float64)
     logits = torch.stack([torch.zeros_like(margin), margin], dim=1)  # class 1 is the true class
     loss = functional.cross_entropy(logits, torch.ones(points, dtype=torch.long), reduction="none")
     fig, ax = new_figure()
-    ax.plot(margin, loss, color="tab:blue", lw=2, label="cross-entropy = log(1 + exp(-margin))")
-    ax.plot(margin, torch.clamp(-margin, min=0), color="gray", ls="--", lw=1, label="max(0, -margin)")
+    ax.plot(_np(margin), _np(loss), color="tab:blue", lw=2, label="cross-entropy = log(1 + exp(-margin))")
+    ax.plot(_np(margin), _np(torch.clamp(-margin, min=0)), color="gray", ls="--", lw=1, label="max(0, -margin)")
     for m in (-3, -1, 1, 3):
         ax.scatter([m], [math.log1p(math.exp(-m))], color="tab:red", zorder=3)
     ax.set_xlabel("logit margin  x[true] - x[other]")
@@ -97,7 +96,7 @@ def margin_curve(low=-6.0, high=6.0, points=241):
 
 
 def label_smoothing_curve(n_classes=5, epsilons=(0.0, 0.1, 0.3), points=300):
-    """Plot the loss against the probability of the true class, for several label_smoothing values. Defined in "label_smoothing"."""
+    """Plot the loss against the true class's probability for several ε. Defined in "label_smoothing"."""
     from lib import functional
 
     q_true = torch.linspace(0.02, 0.999, points, dtype=torch.float64)
@@ -108,7 +107,7 @@ def label_smoothing_curve(n_classes=5, epsilons=(0.0, 0.1, 0.3), points=300):
     for eps in epsilons:
         loss = functional.cross_entropy(probs.log(), target, reduction="none", label_smoothing=eps)
         best = 1 - eps + eps / n_classes
-        line, = ax.plot(q_true, loss, lw=2, label=f"label_smoothing = {eps}")
+        line, = ax.plot(_np(q_true), _np(loss), lw=2, label=f"label_smoothing = {eps}")
         ax.axvline(best, color=line.get_color(), ls=":", lw=1)
     ax.set_xlabel(f"probability of the true class ({n_classes} classes, the rest shared equally)")
     ax.set_ylabel("loss  [nats]")
@@ -116,3 +115,8 @@ def label_smoothing_curve(n_classes=5, epsilons=(0.0, 0.1, 0.3), points=300):
     ax.set_ylim(0, 4)
     ax.legend()
     return fig
+
+
+def _np(tensor):
+    """A tensor as a NumPy array on the CPU, the form matplotlib expects."""
+    return tensor.detach().cpu().numpy()

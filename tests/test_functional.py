@@ -244,7 +244,8 @@ def test_all_ignored_and_empty():
     assert torch.equal(grad, torch.zeros_like(grad))
     assert L.cross_entropy(x, y, reduction="sum").item() == 0.0
     empty = torch.randn(0, 4)
-    same(L.cross_entropy(empty, torch.zeros(0, dtype=torch.long)), F.cross_entropy(empty, torch.zeros(0, dtype=torch.long)))
+    no_target = torch.zeros(0, dtype=torch.long)
+    same(L.cross_entropy(empty, no_target), F.cross_entropy(empty, no_target))
     same(L.cross_entropy(empty, torch.zeros(0, 4)), F.cross_entropy(empty, torch.zeros(0, 4)))
 
 
@@ -355,9 +356,11 @@ BAD = {
     "bce outside [0, 1]": lambda f: f.binary_cross_entropy(torch.tensor([1.5]), torch.tensor([1.0])),
     "bce size": lambda f: f.binary_cross_entropy(torch.tensor([0.5, 0.5]), torch.tensor([1.0])),
     "bce integer target": lambda f: f.binary_cross_entropy(torch.tensor([0.5]), torch.tensor([1])),
-    "bce weight shape": lambda f: f.binary_cross_entropy(torch.full((2, 3), 0.5), torch.ones(2, 3), weight=torch.ones(2)),
+    "bce weight shape": lambda f: f.binary_cross_entropy(torch.full((2, 3), 0.5), torch.ones(2, 3),
+                                                         weight=torch.ones(2)),
     "bce with logits size": lambda f: f.binary_cross_entropy_with_logits(torch.tensor([0.5, 0.5]), torch.tensor([1.0])),
-    "bce with logits integer target": lambda f: f.binary_cross_entropy_with_logits(torch.tensor([0.5]), torch.tensor([1])),
+    "bce with logits integer target": lambda f: f.binary_cross_entropy_with_logits(torch.tensor([0.5]),
+                                                                                   torch.tensor([1])),
     "kl_div bad reduction": lambda f: f.kl_div(torch.tensor([[-1.0]]), torch.tensor([[1.0]]), reduction="x"),
 }
 

@@ -126,7 +126,8 @@ def test_base():
         (lambda: info.entropy(torch.tensor([0.5, 0.6])), "sum to 1"),
         (lambda: info.entropy(torch.tensor(1.0)), "at least one dimension"),
         (lambda: info.cross_entropy(torch.tensor([0.5, 0.5]), torch.tensor([0.2, 0.3, 0.5])), "same shape"),
-        (lambda: info.kl_divergence(torch.tensor([0.5, 0.5]), torch.tensor([0.5, 0.5], dtype=torch.float64)), "same dtype"),
+        (lambda: info.kl_divergence(torch.tensor([0.5, 0.5]), torch.tensor([0.5, 0.5], dtype=torch.float64)),
+         "same dtype"),
         (lambda: info.surprise(torch.tensor([1.5])), r"\[0, 1\]"),
     ],
 )

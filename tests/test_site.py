@@ -43,8 +43,8 @@ sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
 def site():
     """Build the book, serve it on 127.0.0.1, and yield the base URL."""
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    build = subprocess.run([str(jupyter_book), "build", str(ROOT), "--all", "--warningiserror", "--nitpick", "--keep-going"],
-                           capture_output=True, text=True)
+    command = [str(jupyter_book), "build", str(ROOT), "--all", "--warningiserror", "--nitpick", "--keep-going"]
+    build = subprocess.run(command, capture_output=True, text=True)
     if build.returncode != 0:
         pytest.fail(f"the book did not build:\n{build.stdout[-4000:]}\n{build.stderr[-4000:]}", pytrace=False)
     handler = functools.partial(_QuietHandler, directory=str(HTML))
@@ -166,7 +166,8 @@ def test_search_finds_the_ignore_index_chapter(site, browser):
     visit = PageVisit(browser, site, "search.html?q=ignore_index")
     try:
         visit.page.wait_for_selector("#search-results ul.search li a", timeout=20_000)
-        results = visit.page.evaluate("() => Array.from(document.querySelectorAll('#search-results ul.search li a')).map(a => a.href)")
+        results = visit.page.evaluate(
+            "() => Array.from(document.querySelectorAll('#search-results ul.search li a')).map(a => a.href)")
         assert any("chapters/32_ignore_index.html" in href for href in results), results
     finally:
         visit.close()
@@ -175,8 +176,9 @@ def test_search_finds_the_ignore_index_chapter(site, browser):
 def test_screenshots(site, browser):
     """Landing page and one chapter in light and dark mode, for a person to look at."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    for path, scheme, name in [("intro.html", "light", "landing"), ("chapters/11_entropy.html", "light", "chapter-light"),
-                               ("chapters/11_entropy.html", "dark", "chapter-dark")]:
+    shots = [("intro.html", "light", "landing"), ("chapters/11_entropy.html", "light", "chapter-light"),
+             ("chapters/11_entropy.html", "dark", "chapter-dark")]
+    for path, scheme, name in shots:
         visit = PageVisit(browser, site, path, color_scheme=scheme)
         try:
             visit.page.evaluate(f"() => {{ document.documentElement.dataset.theme = '{scheme}'; }}")

@@ -105,7 +105,7 @@ def write(root):
 def _headings(parser, text, slugs):
     """Yield (level, title, slug) of each heading, with MyST's slugs (unique per document)."""
     tokens = parser.parse(text)
-    for opening, inline in zip(tokens, tokens[1:]):
+    for opening, inline in zip(tokens, tokens[1:], strict=False):
         if opening.type != "heading_open":
             continue
         level = int(opening.tag[1])
