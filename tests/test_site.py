@@ -162,15 +162,25 @@ def test_chapters_have_math_and_figures(site, browser):
         visit.close()
 
 
-def test_search_finds_the_ignore_index_chapter(site, browser):
-    visit = PageVisit(browser, site, "search.html?q=ignore_index")
+def search(browser, site, query):
+    """The result links of the site's own search for ``query``."""
+    visit = PageVisit(browser, site, "search.html?q=" + urllib.parse.quote(query))
     try:
         visit.page.wait_for_selector("#search-results ul.search li a", timeout=20_000)
-        results = visit.page.evaluate(
+        return visit.page.evaluate(
             "() => Array.from(document.querySelectorAll('#search-results ul.search li a')).map(a => a.href)")
-        assert any("chapters/32_ignore_index.html" in href for href in results), results
     finally:
         visit.close()
+
+
+def test_search_finds_the_ignore_index_chapter(site, browser):
+    results = search(browser, site, "ignore_index")
+    assert any("chapters/32_ignore_index.html" in href for href in results), results
+
+
+def test_search_for_an_error_message_finds_its_explanation(site, browser):
+    results = search(browser, site, "ignore_index is not supported for floating point target")
+    assert any(page in href for href in results for page in ("errors.html", "chapters/32_ignore_index.html")), results
 
 
 def test_screenshots(site, browser):
