@@ -4,7 +4,11 @@
     python -m benchmarks.cross_entropy --device cpu --sizes 4096x1000
 
 For float32 logits of shape (N, C) and random class indices, each implementation is timed
-forward and forward+backward with ``torch.utils.benchmark`` (the median of repeated runs);
+forward and forward+backward with ``torch.utils.benchmark`` (the median of repeated runs),
+in several fresh processes (``--processes``, default 3) whose medians are again reduced to
+their median: on a small virtual machine, the cost of the page faults of fresh buffers
+depends on the allocator's history, and a fresh process per measurement keeps one
+implementation's history from colouring another's;
 on CUDA the peak memory of forward+backward above the inputs comes from
 ``torch.cuda.max_memory_allocated``. Results are appended to
 ``benchmarks/results/cross_entropy.csv`` with the machine, torch version and date, and each
@@ -14,7 +18,12 @@ implementation's loss is checked against torch's before it is timed.
 import argparse
 import csv
 import datetime
+import json
+import os
 import platform
+import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -26,7 +35,12 @@ from lib import functional as L
 RESULTS = Path(__file__).resolve().parent / "results" / "cross_entropy.csv"
 SIZES = {"cpu": [(4096, 1000), (8192, 32000)],
          "cuda": [(4096, 1000), (8192, 32000), (8192, 128256)]}
-FIELDS = ["date", "machine", "device", "torch", "N", "C", "implementation",
+#: glibc settings for the worker processes. "keep" stops glibc from handing freed buffers back to
+#: the OS (and from mmap-ing large ones), so a measurement shows the computation rather than the
+#: page faults of fresh memory, which are slow on a small virtual machine. PyTorch's performance
+#: guide suggests another allocator (jemalloc, tcmalloc) on CPUs for the same reason.
+MALLOC = {"default": {}, "keep": {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "4294967296"}}
+FIELDS = ["date", "machine", "device", "torch", "N", "C", "implementation", "processes", "malloc",
           "forward_ms", "forward_backward_ms", "peak_memory_mib", "max_abs_diff_vs_torch"]
 
 
@@ -74,7 +88,7 @@ def measure(fn, logits, target, device, min_run_time):
     return fwd.median * 1e3, fwd_bwd.median * 1e3, peak
 
 
-def run(device, sizes, min_run_time, seed=0):
+def run(device, sizes, min_run_time, seed=0, implementations=tuple(IMPLEMENTATIONS)):
     rows = []
     today = datetime.date.today().isoformat()
     for n, c in sizes:
@@ -82,11 +96,13 @@ def run(device, sizes, min_run_time, seed=0):
         logits = torch.randn(n, c, generator=generator).to(device)
         target = torch.randint(0, c, (n,), generator=generator).to(device)
         reference = F.cross_entropy(logits, target)
-        for name, fn in IMPLEMENTATIONS.items():
+        for name in implementations:
+            fn = IMPLEMENTATIONS[name]
             diff = (fn(logits, target) - reference).abs().item()
             fwd, fwd_bwd, peak = measure(fn, logits, target, device, min_run_time)
             row = {"date": today, "machine": machine_name(device), "device": device.type,
-                   "torch": torch.__version__, "N": n, "C": c, "implementation": name,
+                   "torch": torch.__version__, "N": n, "C": c, "implementation": name, "processes": 1,
+                   "malloc": "default",
                    "forward_ms": f"{fwd:.3f}", "forward_backward_ms": f"{fwd_bwd:.3f}",
                    "peak_memory_mib": "" if peak is None else f"{peak:.1f}",
                    "max_abs_diff_vs_torch": f"{diff:.2e}"}
@@ -107,16 +123,52 @@ def append(rows, path=RESULTS):
         writer.writerows(rows)
 
 
+def in_fresh_processes(device, sizes, min_run_time, implementations, processes, malloc="default"):
+    """Measure each (size, implementation) in ``processes`` fresh interpreters; keep the medians."""
+    env = dict(os.environ, **MALLOC[malloc])
+    rows = []
+    for n, c in sizes:
+        for name in implementations:
+            runs = []
+            for _ in range(processes):
+                command = [sys.executable, "-m", "benchmarks.cross_entropy", "--worker", "--device", device.type,
+                           "--sizes", f"{n}x{c}", "--implementations", name, "--min-run-time", str(min_run_time)]
+                done = subprocess.run(command, capture_output=True, text=True, check=True, env=env,
+                                      cwd=Path(__file__).resolve().parent.parent)
+                runs += [json.loads(line[4:]) for line in done.stdout.splitlines() if line.startswith("ROW ")]
+            row = dict(runs[0], processes=len(runs), malloc=malloc)
+            for key in ["forward_ms", "forward_backward_ms", "peak_memory_mib"]:
+                values = [float(r[key]) for r in runs if r[key] != ""]
+                row[key] = f"{statistics.median(values):.3f}" if values else ""
+            rows.append(row)
+            print(", ".join(f"{k}={row[k]}" for k in ["device", "N", "C", "implementation", "processes", "malloc",
+                                                       "forward_ms", "forward_backward_ms", "peak_memory_mib"]),
+                  flush=True)
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--sizes", nargs="*", help="NxC, default: all sizes for the device")
     parser.add_argument("--min-run-time", type=float, default=2.0, help="seconds per timing")
+    parser.add_argument("--implementations", nargs="*", default=list(IMPLEMENTATIONS),
+                        choices=list(IMPLEMENTATIONS))
+    parser.add_argument("--processes", type=int, default=3, help="fresh processes per measurement")
+    parser.add_argument("--malloc", nargs="*", default=list(MALLOC), choices=list(MALLOC),
+                        help="glibc settings of the workers (default: both, one row each)")
     parser.add_argument("--no-save", action="store_true", help="print only")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes] if args.sizes else SIZES[device.type]
-    rows = run(device, sizes, args.min_run_time)
+    if args.worker:
+        for row in run(device, sizes, args.min_run_time, implementations=args.implementations):
+            print("ROW " + json.dumps(row), flush=True)
+        return
+    rows = []
+    for malloc in args.malloc:
+        rows += in_fresh_processes(device, sizes, args.min_run_time, args.implementations, args.processes, malloc)
     if not args.no_save:
         append(rows)
 

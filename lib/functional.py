@@ -254,31 +254,31 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
     """Per-target losses ``w_y · (log Σ exp(x) - x_y)`` along dim 1, with the gradient of the
     chapter "LogSoftmax + NLLLoss": ``∂ℓ/∂x = w_y · (softmax(x) - one_hot(y))``.
 
-    Equal to ``nll_loss(log_softmax(x), y, reduction='none')``, but it keeps no N x C tensor
-    between forward and backward (the input is needed anyway) and allocates one in backward.
-    A weight of 0 (an ignored target) gives a loss and a gradient of exactly 0.
+    Equal to ``nll_loss(log_softmax(x), y, reduction='none')``. Between the two passes it keeps
+    the shifted exponentials ``exp(x - max)`` (one N x C tensor, as torch keeps the
+    log-probabilities), so the backward pass needs no second ``exp``. A weight of 0 (an ignored
+    target) gives a loss and a gradient of exactly 0.
     """
 
     @staticmethod
     def forward(ctx, x, index, per_target):
         shift = x.amax(1, keepdim=True)
-        log_sum = (x - shift).exp_().sum(1, keepdim=True).log_()
+        exps = (x - shift).exp_()  # every exponent is <= 0: nothing overflows
+        total = exps.sum(1, keepdim=True)
         picked = x.gather(1, index.unsqueeze(1))
-        losses = (log_sum - (picked - shift)).squeeze(1)  # -((x_y - m) - log Σ), as torch rounds it
-        kept = per_target != 0
-        ctx.save_for_backward(x, index, per_target, shift, log_sum)
-        return torch.where(kept, per_target * losses, torch.zeros_like(losses))
+        losses = (total.log() - (picked - shift)).squeeze(1)  # -((x_y - m) - log Σ), as torch rounds it
+        ctx.save_for_backward(x, index, per_target, exps, total)
+        return torch.where(per_target != 0, per_target * losses, torch.zeros_like(losses))
 
     @staticmethod
     def backward(ctx, grad):
-        x, index, per_target, shift, log_sum = ctx.saved_tensors
+        x, index, per_target, exps, total = ctx.saved_tensors
         scale = torch.where(per_target != 0, grad * per_target, torch.zeros_like(grad)).unsqueeze(1)
         if torch.is_grad_enabled():  # a second derivative is wanted: every step differentiable
             one_hot = torch.zeros_like(x).scatter_(1, index.unsqueeze(1), 1.0)
             return (softmax(x, 1) - one_hot) * scale, None, None
-        probabilities = torch.sub(x, shift).sub_(log_sum).exp_()
-        probabilities.scatter_add_(1, index.unsqueeze(1), torch.full_like(log_sum, -1.0))
-        return probabilities.mul_(scale), None, None
+        gradient = exps * (scale / total)  # w · softmax(x), one new N x C tensor
+        return gradient.scatter_add_(1, index.unsqueeze(1), -scale), None, None  # minus w · one_hot
 
 
 def _cross_entropy_probabilities(input, target, weight, ignore_index, reduction, label_smoothing,

@@ -26,3 +26,9 @@ def test_committed_results_have_every_field():
         rows = list(csv.DictReader(handle))
     assert rows and all(set(row) == set(bench.FIELDS) for row in rows)
     assert {row["implementation"] for row in rows} == set(bench.IMPLEMENTATIONS)
+
+
+def test_fresh_process_measurement():
+    (row,) = bench.in_fresh_processes(torch.device("cpu"), [(32, 5)], 0.01, ["lib"], processes=2, malloc="keep")
+    assert row["processes"] == 2 and row["implementation"] == "lib" and row["malloc"] == "keep"
+    assert float(row["forward_backward_ms"]) > 0 and set(row) == set(bench.FIELDS)
