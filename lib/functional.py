@@ -6,7 +6,9 @@ and dtype, same values, and the same exception class on bad input. None of them 
 softmax, log_softmax, logsumexp or loss functions: each is built from ``exp``, ``log``,
 ``amax``, ``sum``, ``gather`` and ``where`` so a reader can see how the number is made.
 ``softmax`` and ``log_softmax`` also write their gradient out by hand (an
-``autograd.Function``), which saves memory and time over differentiating each step.
+``autograd.Function``), which saves memory and time over differentiating each step, and so
+does ``cross_entropy`` with class indices: its backward pass is the book's formula
+``weight[y] · (softmax(x) - one_hot(y))``.
 
 Defined in Part II, "From logits to loss" (``chapters/2*.ipynb``); the options of
 ``cross_entropy`` and ``nll_loss`` are explained in Part III (``chapters/3*.ipynb``).
