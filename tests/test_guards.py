@@ -25,7 +25,7 @@ def test_chapter_metadata_is_normalised(path):
     notebook = nbformat.read(path, as_version=4)
     assert set(notebook.metadata) == {"kernelspec", "language_info"}
     for cell in notebook.cells:
-        assert set(cell.metadata) <= {"tags"}
+        assert set(cell.metadata) <= {"tags", "mystnb"}
 
 
 def good_notebook():
@@ -140,3 +140,13 @@ def test_reexecute_normalises_metadata_and_streams():
     assert out.cells[2].metadata == {"tags": ["expect-stderr"]}
     assert [c.id for c in out.cells] == ["c000", "c001", "c002"]
     assert len(out.cells[2].outputs) == 1 and out.cells[2].outputs[0].text == "a\nb\n"
+
+
+def test_catches_a_figure_without_alt_text():
+    nb = good_notebook()
+    figure = {"output_type": "display_data", "metadata": {},
+              "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure size 640x360 with 1 Axes>"}}
+    code_cells(nb)[0]["outputs"] = [figure]
+    assert any("alt text" in p for p in guards.check(nb))
+    code_cells(nb)[0]["metadata"]["mystnb"] = {"image": {"alt": "A curve."}}
+    assert guards.check(nb) == []

@@ -27,10 +27,14 @@ def printed_text(notebook):
 
 
 def quoted_numbers(notebook):
+    """Decimals in the prose, and in figure captions and alt texts (cell metadata ``mystnb``)."""
     numbers = []
     for cell in notebook["cells"]:
         if cell["cell_type"] == "markdown":
             numbers += DECIMAL.findall("".join(cell["source"]))
+        figure = cell.get("metadata", {}).get("mystnb", {})
+        for text in (figure.get("figure", {}).get("caption", ""), figure.get("image", {}).get("alt", "")):
+            numbers += DECIMAL.findall(text)
     return numbers
 
 

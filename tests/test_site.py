@@ -115,6 +115,9 @@ MATH_STATE = """() => {
 
 LINKS = """() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"""
 
+IMAGES_WITHOUT_ALT = """() => Array.from(document.querySelectorAll('article img')).filter(i => !i.alt)
+  .map(i => i.src)"""
+
 BROKEN_IMAGES = """() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"""
 
 
@@ -126,6 +129,7 @@ def test_page_is_complete_offline(site, browser, path):
         assert visit.failed == [], "resources that did not load"
         assert visit.errors == [], "JavaScript console errors"
         assert visit.page.evaluate(BROKEN_IMAGES) == [], "images that did not load"
+        assert visit.page.evaluate(IMAGES_WITHOUT_ALT) == [], "figures without alt text"
         math = visit.page.evaluate(MATH_STATE)
         assert math["typeset"] == math["math"], f"{math['math'] - math['typeset']} formulas not typeset"
         assert math["raw"] == [], "raw TeX delimiters left in the text"

@@ -68,6 +68,8 @@ def _check_cell(cell):
         data = output.get("data", {})
         if "image/svg+xml" in data:
             yield "stores an SVG figure: store PNG (nbval compares SVG as text)"
+        if "image/png" in data and not cell.get("metadata", {}).get("mystnb", {}).get("image", {}).get("alt"):
+            yield "shows a figure without alt text (cell metadata mystnb.image.alt)"
         text = _text(output)
         for what, pattern in MACHINE_SPECIFIC.items():
             match = pattern.search(text)

@@ -18,6 +18,9 @@ from nbclient import NotebookClient
 
 from tools import guards
 
+#: Cell metadata that means something to the book: tags (raises-exception, expect-stderr) and
+#: MyST-NB's figure caption, label and alt text.
+KEPT_CELL_METADATA = ("tags", "mystnb")
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
@@ -36,13 +39,13 @@ def execute(path, timeout=600):
 
 
 def normalise(notebook):
-    """Strip metadata that changes between runs and machines; keep cell tags and outputs."""
+    """Strip metadata that changes between runs and machines; keep outputs, tags and figure captions."""
     notebook.metadata = nbformat.from_dict(
         {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
     )
     for index, cell in enumerate(notebook.cells):
-        tags = cell.metadata.get("tags", [])
-        cell.metadata = nbformat.from_dict({"tags": tags} if tags else {})
+        kept = {key: cell.metadata[key] for key in KEPT_CELL_METADATA if cell.metadata.get(key)}
+        cell.metadata = nbformat.from_dict(kept)
         cell.id = f"c{index:03d}"
         if cell.cell_type == "code":
             cell.outputs = coalesce_streams(cell.outputs)
