@@ -120,3 +120,29 @@ def label_smoothing_curve(n_classes=5, epsilons=(0.0, 0.1, 0.3), points=300):
 def _np(tensor):
     """A tensor as a NumPy array on the CPU, the form matplotlib expects."""
     return tensor.detach().cpu().numpy()
+
+
+def benchmark_results(rows):
+    """Bar charts of forward+backward time per implementation, one panel per size. Defined in "on a GPU"."""
+    sizes = sorted({(int(r["N"]), int(r["C"])) for r in rows})
+    setups = sorted({f"{r['machine']}, malloc={r['malloc']}" for r in rows})
+    implementations = ["torch", "lib", "naive"]
+    fig, axes = new_figure(ncols=len(sizes), figsize=(4.2 * len(sizes), 4.2))
+    axes = axes if isinstance(axes, list) else [axes]
+    width = 0.8 / len(setups)
+    for ax, (n, c) in zip(axes, sizes, strict=True):
+        for k, setup in enumerate(setups):
+            times = []
+            for name in implementations:
+                match = [r for r in rows if (int(r["N"]), int(r["C"])) == (n, c) and r["implementation"] == name
+                         and f"{r['machine']}, malloc={r['malloc']}" == setup]
+                times.append(float(match[0]["forward_backward_ms"]) if match else float("nan"))
+            positions = [i + (k - (len(setups) - 1) / 2) * width for i in range(len(implementations))]
+            ax.bar(positions, times, width=width, label=setup if ax is axes[0] else None,
+                   color=plt.cm.tab10(k))
+        ax.set_xticks(range(len(implementations)), implementations)
+        ax.set_title(f"N = {n}, C = {c}")
+        ax.set_xlabel("implementation")
+        ax.set_ylabel("forward + backward  [ms]")
+    fig.legend(loc="outside lower center", fontsize=8, ncols=min(len(setups), 2))
+    return fig

@@ -33,3 +33,17 @@ def test_units_are_stated():
     for fig in (plots.surprise_curve(), plots.margin_curve(), plots.label_smoothing_curve()):
         assert "[nats]" in fig.axes[0].get_ylabel()
     assert "nats" in plots.kl_pair([0.5, 0.5], [0.9, 0.1]).axes[0].get_title()
+
+
+def test_benchmark_figure_has_a_labelled_panel_per_size():
+    import csv
+
+    from benchmarks import cross_entropy as bench
+
+    with bench.RESULTS.open() as handle:
+        rows = list(csv.DictReader(handle))
+    fig = plots.benchmark_results(rows)
+    sizes = {(r["N"], r["C"]) for r in rows}
+    assert len(fig.axes) == len(sizes)
+    for ax in fig.axes:
+        assert "[ms]" in ax.get_ylabel() and ax.get_xlabel() and ax.get_title().startswith("N = ")
