@@ -75,8 +75,12 @@ def measure(fn, logits, target, device, min_run_time):
         fn(x, target).backward()
 
     globals_ = {"forward": forward, "forward_backward": forward_backward}
-    fwd = benchmark.Timer("forward()", globals=globals_).blocked_autorange(min_run_time=min_run_time)
-    fwd_bwd = benchmark.Timer("forward_backward()", globals=globals_).blocked_autorange(min_run_time=min_run_time)
+    # Timer runs on one thread unless told otherwise; use as many as torch (and machine_name) do.
+    threads = torch.get_num_threads()
+    fwd = benchmark.Timer("forward()", globals=globals_, num_threads=threads).blocked_autorange(
+        min_run_time=min_run_time)
+    fwd_bwd = benchmark.Timer("forward_backward()", globals=globals_, num_threads=threads).blocked_autorange(
+        min_run_time=min_run_time)
     peak = None
     if device.type == "cuda":
         torch.cuda.synchronize(device)

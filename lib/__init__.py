@@ -6,7 +6,8 @@ Modules, one idea each:
 - :mod:`lib.display`    printing tensors the same way on every device;
 - :mod:`lib.info`       entropy, cross-entropy and KL divergence of distributions;
 - :mod:`lib.functional` softmax and the losses, mirroring :mod:`torch.nn.functional`;
+- :mod:`lib.memory`     the tensors a computation creates, counted operation by operation;
 - :mod:`lib.plots`      the book's figures.
 """
 
-__all__ = ["device", "display", "functional", "info", "plots"]
+__all__ = ["device", "display", "functional", "info", "memory", "plots"]

@@ -258,8 +258,11 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
 
     Equal to ``nll_loss(log_softmax(x), y, reduction='none')``. Between the two passes it keeps
     the shifted exponentials ``exp(x - max)`` (one N x C tensor, as torch keeps the
-    log-probabilities), so the backward pass needs no second ``exp``. A weight of 0 (an ignored
-    target) gives a loss and a gradient of exactly 0.
+    log-probabilities), so the backward pass needs no second ``exp``, and the backward pass
+    writes the gradient into that same buffer: forward and backward together allocate one
+    N x C tensor, which ends as ``x.grad``. A second backward through the same graph
+    (``retain_graph=True``) finds the buffer spent and recomputes it from ``x``. A weight of 0
+    (an ignored target) gives a loss and a gradient of exactly 0.
     """
 
     @staticmethod
@@ -269,17 +272,22 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         total = exps.sum(1, keepdim=True)
         picked = x.gather(1, index.unsqueeze(1))
         losses = (total.log() - (picked - shift)).squeeze(1)  # -((x_y - m) - log Σ), as torch rounds it
-        ctx.save_for_backward(x, index, per_target, exps, total)
+        ctx.save_for_backward(x, index, per_target, total)
+        # Kept on ctx, not saved: save_for_backward would forbid the in-place use in backward.
+        ctx.exps = exps
         return torch.where(per_target != 0, per_target * losses, torch.zeros_like(losses))
 
     @staticmethod
     def backward(ctx, grad):
-        x, index, per_target, exps, total = ctx.saved_tensors
+        x, index, per_target, total = ctx.saved_tensors
         scale = torch.where(per_target != 0, grad * per_target, torch.zeros_like(grad)).unsqueeze(1)
         if torch.is_grad_enabled():  # a second derivative is wanted: every step differentiable
             one_hot = torch.zeros_like(x).scatter_(1, index.unsqueeze(1), 1.0)
             return (softmax(x, 1) - one_hot) * scale, None, None
-        gradient = exps * (scale / total)  # w · softmax(x), one new N x C tensor
+        exps, ctx.exps = ctx.exps, None  # the buffer becomes the gradient
+        if exps is None:  # spent by an earlier backward through this graph: recompute it
+            exps = (x - x.amax(1, keepdim=True)).exp_()
+        gradient = exps.mul_(scale / total)  # w · softmax(x), in place
         return gradient.scatter_add_(1, index.unsqueeze(1), -scale), None, None  # minus w · one_hot
 
 

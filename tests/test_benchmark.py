@@ -32,3 +32,18 @@ def test_fresh_process_measurement():
     (row,) = bench.in_fresh_processes(torch.device("cpu"), [(32, 5)], 0.01, ["lib"], processes=2, malloc="keep")
     assert row["processes"] == 2 and row["implementation"] == "lib" and row["malloc"] == "keep"
     assert float(row["forward_backward_ms"]) > 0 and set(row) == set(bench.FIELDS)
+
+
+def test_timings_use_the_threads_the_machine_label_names(monkeypatch):
+    # torch.utils.benchmark.Timer defaults to one thread; the CSV's machine says how many torch uses
+    seen = []
+
+    class Recording(bench.benchmark.Timer):
+        def __init__(self, *args, **kwargs):
+            seen.append(kwargs.get("num_threads", 1))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(bench.benchmark, "Timer", Recording)
+    bench.run(torch.device("cpu"), [(16, 4)], min_run_time=0.01, implementations=("lib",))
+    assert seen == [torch.get_num_threads()] * 2
+    assert bench.machine_name(torch.device("cpu")).endswith(f"{torch.get_num_threads()} threads")

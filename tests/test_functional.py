@@ -408,3 +408,44 @@ def test_cross_entropy_is_log_softmax_then_nll_loss():
     for reduction in ["none", "mean", "sum"]:
         same(L.cross_entropy(x, y, reduction=reduction),
              L.nll_loss(L.log_softmax(x, 1), y, reduction=reduction))
+
+
+def _softmax_cross_entropy_node(loss):
+    """The backward node of lib's fused class-index cross-entropy below ``loss``."""
+    nodes = [loss.grad_fn]
+    while nodes:
+        node = nodes.pop()
+        if type(node).__name__ == "_SoftmaxCrossEntropyBackward":
+            return node
+        nodes += [n for n, _ in node.next_functions if n is not None]
+    raise AssertionError("no _SoftmaxCrossEntropy node in the graph")
+
+
+def test_cross_entropy_backward_reuses_the_forward_buffer():
+    # forward keeps exp(x - max), one N x C tensor; backward turns it into the gradient in place
+    x = torch.randn(8, 5, requires_grad=True)
+    y = torch.tensor([0, 4, 2, 2, 1, -100, 3, 0])
+    loss = L.cross_entropy(x, y)
+    buffer = _softmax_cross_entropy_node(loss).exps.data_ptr()
+    loss.backward()
+    assert x.grad.data_ptr() == buffer
+    (expected,) = torch.autograd.grad(F.cross_entropy(x, y), x)
+    torch.testing.assert_close(x.grad, expected)
+
+
+def test_cross_entropy_backward_twice_through_one_graph():
+    # the buffer is spent by the first backward; a second one recomputes it from x
+    x = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([3, 0, -100, 1, 1, 2])
+    w = torch.rand(4, dtype=torch.float64)
+    loss = L.cross_entropy(x, y, weight=w, reduction="sum")
+    (first,) = torch.autograd.grad(loss, x, retain_graph=True)
+    (second,) = torch.autograd.grad(loss, x)
+    (expected,) = torch.autograd.grad(F.cross_entropy(x, y, weight=w, reduction="sum"), x)
+    same(first, expected)
+    same(second, expected)
+    loss = L.cross_entropy(x, y, weight=w)
+    loss.backward(retain_graph=True)
+    loss.backward()
+    same(x.grad, 2 * torch.autograd.grad(F.cross_entropy(x, y, weight=w), x)[0])
+    assert torch.autograd.gradcheck(lambda t: L.cross_entropy(t, y, weight=w), (x.detach().requires_grad_(),))
