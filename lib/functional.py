@@ -10,6 +10,10 @@ softmax, log_softmax, logsumexp or loss functions: each is built from ``exp``, `
 does ``cross_entropy`` with class indices: its backward pass is the book's formula
 ``weight[y] · (softmax(x) - one_hot(y))``.
 
+One difference on a GPU: a class index out of range raises the CPU's ``IndexError`` (the
+check reads one boolean back from the device, a synchronisation), where torch's CUDA kernel
+fails later with a device-side assert.
+
 Defined in Part II, "From logits to loss" (``chapters/2*.ipynb``); the options of
 ``cross_entropy`` and ``nll_loss`` are explained in Part III (``chapters/3*.ipynb``).
 """
