@@ -13,6 +13,10 @@ that value. A Python float counts as float32 when float32 holds it exactly (it c
 ``.item()`` of a float32 tensor), else as float64. Integer-valued tensors (printed as
 ``2000.``), zeros and infinities are printed exactly and counted apart.
 
+Only what goes through :mod:`lib.display` is seen. A chapter formats a number with its own
+f-string only for constants and values it computes on the CPU on purpose (the float64
+entropy of chapter 11, the float16 table of chapter 24), which no device changes.
+
     python -m tools.rounding_audit                       # every chapter, worst margins first
     python -m tools.rounding_audit chapters/41_gpu.ipynb --ulps 64
 
