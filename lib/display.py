@@ -32,14 +32,21 @@ def show(*values, decimals=DECIMALS, sep="  "):
 
 
 def table(rows, header, decimals=DECIMALS):
-    """Print ``rows`` (sequences of numbers, tensors or text) as an aligned plain-text table."""
+    """Print ``rows`` (sequences of numbers, tensors or text) as an aligned plain-text table.
+
+    Columns of text are aligned left; a column with numbers (or numbers written as text) is
+    aligned right, so that digits line up.
+    """
     cells = [[str(h) for h in header]]
     for row in rows:
         if len(row) != len(header):
             raise ValueError(f"row {row!r} has {len(row)} cells, the header {len(header)}")
         cells.append([_cell(v, decimals) for v in row])
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    text = [bool(rows) and all(isinstance(row[i], str) and not _numeric(row[i]) for row in rows)
+            for i in range(len(header))]
+    lines = ["  ".join((c.ljust(w) if left else c.rjust(w)) for c, w, left in zip(r, widths, text, strict=True)).rstrip()
+             for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     print("\n".join(lines))
 
@@ -58,6 +65,14 @@ def setup():
 
     set_matplotlib_formats("png")
     shell.InteractiveTB.set_mode(mode="Minimal")
+
+
+def _numeric(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _cell(value, decimals):

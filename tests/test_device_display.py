@@ -67,6 +67,9 @@ def test_fmt_leaves_print_options_alone():
 def test_table(capsys):
     display.table([["a", 1.0], ["bb", torch.tensor(0.5)]], header=["name", "value"])
     assert capsys.readouterr().out.splitlines() == [
-        "name   value", "----  ------", "   a  1.0000", "  bb  0.5000"]
+        "name   value", "----  ------", "a     1.0000", "bb    0.5000"]
+    display.table([["x", "7.5"], ["yy", "-"]], header=["text", "numbers as text"])
+    assert capsys.readouterr().out.splitlines() == [
+        "text  numbers as text", "----  ---------------", "x                 7.5", "yy                  -"]
     with pytest.raises(ValueError):
         display.table([[1]], header=["a", "b"])
