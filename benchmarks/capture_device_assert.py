@@ -6,8 +6,9 @@ A class index outside [0, C) is checked on the GPU inside the kernel, which runs
 asynchronously: the Python line that launched it returns, and the error surfaces at a later
 line that waits for the GPU. This script runs that scenario in fresh processes, once as is and
 once with ``CUDA_LAUNCH_BLOCKING=1`` (which makes every launch wait), and records which line
-raised and the message, with the machine and torch version, so that the chapter can show
-real GPU output on every machine.
+raised, the exception and its message, and the assertion the kernel printed to stderr (its
+source path reduced to the file name), with the machine and torch version, so that the
+chapter can show real GPU output on every machine.
 """
 
 import json
@@ -36,15 +37,29 @@ except Exception as error:
 
 
 def run(blocking):
+    """Run the scenario in a fresh process; return where it raised, what, and the kernel's assertion."""
     env = dict(os.environ)
     if blocking:
         env["CUDA_LAUNCH_BLOCKING"] = "1"
     done = subprocess.run([sys.executable, "-c", SCENARIO], capture_output=True, text=True, env=env, timeout=120)
-    lines = done.stdout.splitlines()
+    return dict({"CUDA_LAUNCH_BLOCKING": "1" if blocking else "unset"}, **parse(done.stdout, done.stderr))
+
+
+def parse(stdout, stderr):
+    """Read the scenario's report (stdout) and the first kernel assertion CUDA printed (stderr)."""
+    lines = stdout.splitlines()
     raised = next((line.split(" ", 1)[1] for line in lines if line.startswith("RAISED-AT")), None)
     error = next((line.split(" ", 2)[1:] for line in lines if line.startswith("ERROR")), None)
-    return {"CUDA_LAUNCH_BLOCKING": "1" if blocking else "unset", "raised_at": raised,
-            "exception": error[0] if error else None, "message": error[1] if error else None}
+    assertion = next((line for line in stderr.splitlines() if "Assertion" in line), None)
+    return {"raised_at": raised, "exception": error[0] if error else None,
+            "message": error[1] if error else None,
+            "kernel_assertion": _without_folders(assertion) if assertion else None}
+
+
+def _without_folders(line):
+    """``/build/aten/.../Loss.cu:250: kernel: ...`` -> ``Loss.cu:250: kernel: ...`` (no machine paths)."""
+    where, sep, rest = line.partition(": ")
+    return where.rsplit("/", 1)[-1] + sep + rest
 
 
 def main():

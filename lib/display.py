@@ -43,10 +43,14 @@ def table(rows, header, decimals=DECIMALS):
             raise ValueError(f"row {row!r} has {len(row)} cells, the header {len(header)}")
         cells.append([_cell(v, decimals) for v in row])
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    text = [bool(rows) and all(isinstance(row[i], str) and not _numeric(row[i]) for row in rows)
-            for i in range(len(header))]
-    lines = ["  ".join((c.ljust(w) if left else c.rjust(w)) for c, w, left in zip(r, widths, text, strict=True)).rstrip()
-             for r in cells]
+    is_text = [bool(rows) and all(isinstance(row[i], str) and not _numeric(row[i]) for row in rows)
+               for i in range(len(header))]
+
+    def line(row):
+        aligned = [c.ljust(w) if text else c.rjust(w) for c, w, text in zip(row, widths, is_text, strict=True)]
+        return "  ".join(aligned).rstrip()
+
+    lines = [line(r) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     print("\n".join(lines))
 

@@ -47,3 +47,18 @@ def test_timings_use_the_threads_the_machine_label_names(monkeypatch):
     bench.run(torch.device("cpu"), [(16, 4)], min_run_time=0.01, implementations=("lib",))
     assert seen == [torch.get_num_threads()] * 2
     assert bench.machine_name(torch.device("cpu")).endswith(f"{torch.get_num_threads()} threads")
+
+
+def test_device_assert_capture_reads_the_report_and_drops_machine_paths():
+    from benchmarks import capture_device_assert as capture
+
+    # the shape of what the scenario prints; the real text comes from a GPU run
+    stdout = "RAISED-AT print(scaled.item())\nERROR RuntimeError CUDA error: device-side assert triggered\n"
+    stderr = ("/some/build/dir/aten/src/ATen/native/cuda/Loss.cu:250: kernel_2d: block: [0,0,0], "
+              "thread: [0,0,0] Assertion `t >= 0 && t < n_classes` failed.\nmore\n")
+    assert capture.parse(stdout, stderr) == {
+        "raised_at": "print(scaled.item())", "exception": "RuntimeError",
+        "message": "CUDA error: device-side assert triggered",
+        "kernel_assertion": "Loss.cu:250: kernel_2d: block: [0,0,0], thread: [0,0,0] "
+                            "Assertion `t >= 0 && t < n_classes` failed."}
+    assert capture.parse("", "")["raised_at"] is None

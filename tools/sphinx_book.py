@@ -7,7 +7,8 @@ Loaded by Jupyter Book through ``sphinx.local_extensions`` in ``_config.yml``.
   build is copied into ``_static/mathjax`` of the site and ``mathjax_path`` points there,
   so pages typeset their math without a network.
 - ``errors.md`` is generated from the chapters before the table of contents is read
-  (:mod:`tools.error_index`).
+  (:mod:`tools.error_index`), and ``status.md`` from the repository's records of where the
+  outputs were checked (:mod:`tools.status`).
 - A first-time visitor has no stored light/dark choice; the theme's script then logs
   "Got invalid theme mode" as a console error. A one-line script sets the mode to "auto"
   (follow the system) before the theme reads it.
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from sphinx.errors import ExtensionError
 
-from tools import error_index
+from tools import error_index, status
 
 MATHJAX_SCRIPT = "tex-mml-chtml.js"
 # What the combined script loads: itself, its fonts, and the pieces its menu may fetch on demand.
@@ -41,6 +42,7 @@ def _configure(app, config):
     mathjax_source()  # fail early if it is missing
     config.mathjax_path = f"mathjax/{MATHJAX_SCRIPT}"
     error_index.write(app.srcdir)
+    status.write(app.srcdir)
 
 
 def _copy_mathjax(app, exception):
