@@ -22,9 +22,14 @@ def test_without_a_gpu_check_the_page_says_so(repo):
     page = status.render(repo)
     assert "No GPU check has been recorded yet" in page
     assert f"torch {status.pinned_torch(repo)}" in page
-    assert status.pinned_torch(repo) == torch.__version__.split("+")[0]
     for machine, device, version, date in status.benchmark_machines(repo):
         assert f"| {machine} | {device} | {version} | {date} |" in page
+
+
+def test_the_pin_is_read_from_requirements(repo):
+    (repo / "requirements.txt").write_text("numpy>=1\ntorch==9.9.9\n-e .\n", encoding="utf-8")
+    assert status.pinned_torch(repo) == "9.9.9"
+    assert "with torch 9.9.9 (the release" in status.render(repo)
 
 
 def test_a_recorded_gpu_check_is_listed(repo):
