@@ -8,15 +8,19 @@ forward and forward+backward with ``torch.utils.benchmark`` (the median of repea
 in several fresh processes (``--processes``, default 3) whose medians are again reduced to
 their median: on a small virtual machine, the cost of the page faults of fresh buffers
 depends on the allocator's history, and a fresh process per measurement keeps one
-implementation's history from colouring another's;
-on CUDA the peak memory of forward+backward above the inputs comes from
-``torch.cuda.max_memory_allocated``. Results are appended to
+implementation's history from colouring another's.
+The peak memory of forward+backward above the inputs comes, on CUDA, from
+``torch.cuda.max_memory_allocated``; on a CPU, torch keeps no such count, and the peak of the
+bytes glibc's allocator has handed out and not yet taken back (``mallinfo2``: heap and mmapped
+chunks, in use, whatever glibc keeps cached) is sampled after every ATen operation. Results are appended to
 ``benchmarks/results/cross_entropy.csv`` with the machine, torch version and date, and each
 implementation's loss is checked against torch's before it is timed.
 """
 
 import argparse
 import csv
+import ctypes
+import ctypes.util
 import datetime
 import json
 import os
@@ -29,6 +33,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch.utils import benchmark
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from lib import functional as L
 
@@ -81,7 +86,6 @@ def measure(fn, logits, target, device, min_run_time):
         min_run_time=min_run_time)
     fwd_bwd = benchmark.Timer("forward_backward()", globals=globals_, num_threads=threads).blocked_autorange(
         min_run_time=min_run_time)
-    peak = None
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -89,7 +93,60 @@ def measure(fn, logits, target, device, min_run_time):
         forward_backward()
         torch.cuda.synchronize(device)
         peak = (torch.cuda.max_memory_allocated(device) - baseline) / 2**20
+    else:
+        peak = cpu_peak_mib(forward_backward)
     return fwd.median * 1e3, fwd_bwd.median * 1e3, peak
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ["arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost"]]
+
+
+def _glibc_in_use():
+    """A function returning the bytes glibc's malloc has handed out (heap + mmapped), or None off glibc."""
+    path = ctypes.util.find_library("c")
+    try:
+        mallinfo2 = ctypes.CDLL(path).mallinfo2
+    except (OSError, AttributeError, TypeError):
+        return None
+    mallinfo2.restype = _MallInfo2
+
+    def in_use():
+        info = mallinfo2()
+        return info.uordblks + info.hblkhd
+    return in_use
+
+
+class _PeakInUse(TorchDispatchMode):
+    """Samples the bytes in use after every ATen operation and keeps the largest."""
+
+    def __init__(self, in_use):
+        super().__init__()
+        self.in_use = in_use
+        self.start = self.peak = in_use()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        self.peak = max(self.peak, self.in_use())
+        return out
+
+
+def cpu_peak_mib(fn):
+    """Peak of the bytes in use during ``fn()`` above those at its start, in MiB; None without glibc.
+
+    Sampled after each operation, so memory an operation frees before it returns is missed.
+    """
+    in_use = _glibc_in_use()
+    if in_use is None:
+        return None
+    with _PeakInUse(in_use):  # the first call of fn, and the first dispatch mode, allocate once-only
+        fn()                  # buffers (thread pools, caches of about 25 MiB): measure the second call
+    recorder = _PeakInUse(in_use)
+    with recorder:
+        fn()
+    return (recorder.peak - recorder.start) / 2**20
 
 
 def run(device, sizes, min_run_time, seed=0, implementations=tuple(IMPLEMENTATIONS)):

@@ -122,8 +122,18 @@ def _np(tensor):
     return tensor.detach().cpu().numpy()
 
 
-def benchmark_results(rows):
-    """Bar charts of forward+backward time per implementation, one panel per size. Defined in "on a GPU"."""
+#: What :func:`benchmark_results` can draw: a column of the benchmark CSV and its axis label.
+BENCHMARK_METRICS = {"forward_backward_ms": "forward + backward  [ms]",
+                     "peak_memory_mib": "peak memory, forward + backward  [MiB]"}
+
+
+def benchmark_results(rows, metric="forward_backward_ms"):
+    """Bar charts of one benchmark column per implementation, one panel per size. Defined in "on a GPU".
+
+    ``metric`` is ``"forward_backward_ms"`` or ``"peak_memory_mib"``; a missing value is no bar.
+    """
+    if metric not in BENCHMARK_METRICS:
+        raise ValueError(f"metric must be one of {sorted(BENCHMARK_METRICS)}, got {metric!r}")
     sizes = sorted({(int(r["N"]), int(r["C"])) for r in rows})
     setups = sorted({f"{r['machine']}, malloc={r['malloc']}" for r in rows})
     implementations = ["torch", "lib", "naive"]
@@ -132,17 +142,17 @@ def benchmark_results(rows):
     width = 0.8 / len(setups)
     for ax, (n, c) in zip(axes, sizes, strict=True):
         for k, setup in enumerate(setups):
-            times = []
+            values = []
             for name in implementations:
                 match = [r for r in rows if (int(r["N"]), int(r["C"])) == (n, c) and r["implementation"] == name
                          and f"{r['machine']}, malloc={r['malloc']}" == setup]
-                times.append(float(match[0]["forward_backward_ms"]) if match else float("nan"))
+                values.append(float(match[0][metric]) if match and match[0][metric] else float("nan"))
             positions = [i + (k - (len(setups) - 1) / 2) * width for i in range(len(implementations))]
-            ax.bar(positions, times, width=width, label=setup if ax is axes[0] else None,
+            ax.bar(positions, values, width=width, label=setup if ax is axes[0] else None,
                    color=plt.cm.tab10(k))
         ax.set_xticks(range(len(implementations)), implementations)
         ax.set_title(f"N = {n}, C = {c}")
         ax.set_xlabel("implementation")
-        ax.set_ylabel("forward + backward  [ms]")
+        ax.set_ylabel(BENCHMARK_METRICS[metric])
     fig.legend(loc="outside lower center", fontsize=8, ncols=min(len(setups), 2))
     return fig

@@ -62,3 +62,20 @@ def test_device_assert_capture_reads_the_report_and_drops_machine_paths():
         "kernel_assertion": "Loss.cu:250: kernel_2d: block: [0,0,0], thread: [0,0,0] "
                             "Assertion `t >= 0 && t < n_classes` failed."}
     assert capture.parse("", "")["raised_at"] is None
+
+
+def test_cpu_peak_memory_counts_full_size_tensors():
+    # lib keeps one N x C buffer, which becomes the gradient; torch creates three, alive together
+    logits = torch.randn(2048, 500, generator=torch.Generator().manual_seed(0))
+    target = torch.randint(0, 500, (2048,), generator=torch.Generator().manual_seed(1))
+    one = logits.numel() * 4 / 2**20
+
+    def step(fn):
+        x = logits.detach().requires_grad_()
+        fn(x, target).backward()
+
+    lib_peak = bench.cpu_peak_mib(lambda: step(bench.L.cross_entropy))
+    torch_peak = bench.cpu_peak_mib(lambda: step(bench.F.cross_entropy))
+    assert lib_peak is not None and torch_peak is not None, "glibc's mallinfo2 is missing"
+    assert one <= lib_peak < 1.2 * one
+    assert 3 * one <= torch_peak < 3.3 * one

@@ -47,3 +47,7 @@ def test_benchmark_figure_has_a_labelled_panel_per_size():
     assert len(fig.axes) == len(sizes)
     for ax in fig.axes:
         assert "[ms]" in ax.get_ylabel() and ax.get_xlabel() and ax.get_title().startswith("N = ")
+    memory = plots.benchmark_results(rows, metric="peak_memory_mib")
+    assert all("[MiB]" in ax.get_ylabel() for ax in memory.axes)
+    with pytest.raises(ValueError, match="metric"):
+        plots.benchmark_results(rows, metric="forward_ms_typo")
