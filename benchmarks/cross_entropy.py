@@ -9,10 +9,11 @@ in several fresh processes (``--processes``, default 3) whose medians are again 
 their median: on a small virtual machine, the cost of the page faults of fresh buffers
 depends on the allocator's history, and a fresh process per measurement keeps one
 implementation's history from colouring another's.
+
 The peak memory of forward+backward above the inputs comes, on CUDA, from
-``torch.cuda.max_memory_allocated``; on a CPU, torch keeps no such count, and the peak of the
-bytes glibc's allocator has handed out and not yet taken back (``mallinfo2``: heap and mmapped
-chunks, in use, whatever glibc keeps cached) is sampled after every ATen operation. Results are appended to
+``torch.cuda.max_memory_allocated``. On a CPU torch keeps no such count: the bytes glibc's
+allocator has handed out and not taken back (``mallinfo2``, heap and mmapped chunks in use,
+not what glibc keeps cached) are sampled after every ATen operation. Results are appended to
 ``benchmarks/results/cross_entropy.csv`` with the machine, torch version and date, and each
 implementation's loss is checked against torch's before it is timed.
 """

@@ -4,8 +4,8 @@ A GPU's memory limits the batch and the vocabulary a loss can afford, and the te
 size N x C decide it. :func:`allocations` runs a function under a dispatch mode that sees
 every ATen operation PyTorch executes, in the forward and the backward pass alike, and
 records each tensor whose storage the operation created (views and in-place results share
-their input's storage and are not counted). It counts on the CPU what a GPU would allocate,
-so a chapter can print it on any machine.
+their input's storage and are not counted). The operations are the same on every device, so
+a chapter can print the count on any machine.
 
 Defined in the chapter "Cross-entropy on a GPU" (``chapters/41_gpu.ipynb``).
 """
