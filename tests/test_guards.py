@@ -150,3 +150,162 @@ def test_catches_a_figure_without_alt_text():
     assert any("alt text" in p for p in guards.check(nb))
     code_cells(nb)[0]["metadata"]["mystnb"] = {"image": {"alt": "A curve."}}
     assert guards.check(nb) == []
+
+
+# The check cell: tags check + hide-input, at least one assert, no stored output, no printing.
+
+GOOD_CHECK = (
+    "import torch\n"
+    "g = torch.Generator().manual_seed(0)\n"
+    "for _ in range(100):\n"
+    "    x = torch.randn(5, generator=g)\n"
+    "    assert torch.allclose(x.softmax(0).sum(), torch.tensor(1.0), atol=1e-6)\n"
+)
+
+
+def with_check_cell(source=GOOD_CHECK, tags=(guards.CHECK, guards.HIDE_INPUT), outputs=()):
+    nb = good_notebook()
+    cell = json.loads(nbformat.writes(new_notebook(cells=[new_code_cell(source, execution_count=3)])))["cells"][0]
+    cell["metadata"]["tags"] = list(tags)
+    cell["outputs"] = list(outputs)
+    nb["cells"].append(cell)
+    return nb
+
+
+def check_cell_problems(nb):
+    return [p for p in guards.check(nb) if p.startswith("code cell 3:")]
+
+
+def test_a_good_check_cell_passes():
+    assert guards.check(with_check_cell()) == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "%matplotlib inline\nassert 1 + 1 == 2",  # a line magic is stripped before parsing
+        "x = display.fmt(torch.tensor(0.5))\nassert x == '0.5000'\nNone",  # fmt returns a string
+        "if True:\n    !true\n    assert True",
+    ],
+)
+def test_check_cells_that_pass(source):
+    assert check_cell_problems(with_check_cell(source)) == []
+
+
+def test_visible_asserts_need_no_check_tag():
+    assert guards.check(with_check_cell("assert 1 + 1 == 2", tags=())) == []
+
+
+def test_catches_a_check_cell_without_hide_input():
+    problems = check_cell_problems(with_check_cell(tags=[guards.CHECK]))
+    assert problems == ["code cell 3: is tagged 'check' but not 'hide-input'"]
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        {"output_type": "stream", "name": "stdout", "text": "ok\n"},
+        {"output_type": "execute_result", "execution_count": 3, "metadata": {}, "data": {"text/plain": "True"}},
+        {"output_type": "display_data", "metadata": {}, "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}},
+    ],
+)
+def test_catches_a_check_cell_with_an_output(output):
+    problems = check_cell_problems(with_check_cell(outputs=[output]))
+    assert any("is tagged 'check' but stores an output" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "x = 1\n",
+        "x = 1  # assert x == 1\n",  # in a comment
+        "s = 'assert x == 1'\n",  # in a string
+        '"""\nassert x == 1\n"""\n',  # in a docstring
+        "%%time\nassert True\n",  # the body of a cell magic is not Python
+    ],
+)
+def test_catches_a_check_cell_without_assert(source):
+    problems = check_cell_problems(with_check_cell(source))
+    assert problems == ["code cell 3: is tagged 'check' but has no assert statement"]
+
+
+def test_catches_a_check_cell_that_does_not_parse():
+    problems = check_cell_problems(with_check_cell("assert (1 ==\n"))
+    assert len(problems) == 1 and "does not parse" in problems[0]
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        ("print(x)", "print"),
+        ("display(x)", "display"),
+        ("IPython.display.display(x)", "IPython.display.display"),
+        ("display.show(x)", "display.show"),
+        ("lib.display.show(x)", "lib.display.show"),
+        ("display.table([[x]], ['x'])", "display.table"),
+        ("plots.binary_entropy()", "plots.binary_entropy"),
+        ("fig = lib.plots.kl_pair(p, q)", "lib.plots.kl_pair"),
+        ("plt.plot([0, 1])", "plt.plot"),
+        ("assert f(print(x))", "print"),  # nested in an assert
+    ],
+)
+def test_catches_a_check_cell_that_prints(call, name):
+    problems = check_cell_problems(with_check_cell(f"x = 1\n{call}\nassert x == 1\n"))
+    assert problems == [f"code cell 3: is tagged 'check' but calls {name}() (line 2): a check cell shows nothing"]
+
+
+# Titled admonitions: {warning} and its kind take no title; {admonition} Title + :class: does.
+
+def with_markdown(text):
+    nb = good_notebook()
+    nb["cells"].insert(1, {"cell_type": "markdown", "id": "md", "metadata": {}, "source": text})
+    return nb
+
+
+@pytest.mark.parametrize("name", guards.UNTITLED_ADMONITIONS)
+@pytest.mark.parametrize("fence", [":::", "```", "~~~", "::::"])
+def test_catches_a_titled_admonition(name, fence):
+    text = f"Some prose.\n\n{fence}{{{name}}} A title\nThe body.\n{fence}\n"
+    problems = guards.check(with_markdown(text))
+    assert len(problems) == 1
+    assert problems[0].startswith(f"markdown cell 2: line 3: '{fence}{{{name}}} A title': {{{name}}} takes no title")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        ":::{warning}\nThe body, with no title.\n:::\n",
+        ":::{admonition} One weight per class\n:class: warning\nThe body.\n:::\n",
+        "```{admonition} A title\n:class: tip\nThe body.\n```\n",
+        "```{note}\nThe body.\n```\n",
+        ":::{warning} \nTrailing spaces are no title.\n:::\n",
+        # An example of the wrong form inside a code block is not an admonition.
+        "````markdown\n:::{warning} A title\nThe body.\n:::\n````\n",
+        "```{code-block} markdown\n```{warning} A title\n```\n",
+        "~~~\n```{note} A title\n```\n~~~\n",
+    ],
+)
+def test_admonitions_that_pass(text):
+    assert guards.admonition_problems(text) == []
+
+
+def test_catches_a_titled_admonition_nested_in_another():
+    text = "::::{admonition} Outer\n:class: tip\n```python\nx = 1\n```\n:::{hint} Inner title\nBody.\n:::\n::::\n"
+    problems = guards.admonition_problems(text)
+    assert len(problems) == 1 and problems[0].startswith("line 6: ':::{hint} Inner title'")
+
+
+def test_the_book_pages_are_found():
+    assert {p.name for p in guards.book_pages()} >= {"intro.md", "confusions.md", "glossary.md", "references.md"}
+
+
+@pytest.mark.parametrize("path", guards.book_pages(), ids=lambda p: p.name)
+def test_page_has_no_titled_admonition(path):
+    assert guards.check_file(path) == []
+
+
+def test_the_command_line_checks_a_page(tmp_path, capsys):
+    page = tmp_path / "page.md"
+    page.write_text("# A page\n\n:::{danger} Titled\nBody.\n:::\n", encoding="utf-8")
+    assert guards.main([str(page)]) == 1
+    assert "line 3: ':::{danger} Titled': {danger} takes no title" in capsys.readouterr().out

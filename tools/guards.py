@@ -5,9 +5,11 @@ cells that have no stored output. These guards make sure the stored outputs exis
 one clean top-to-bottom run, and hold nothing that changes from machine to machine.
 
 Run as ``python -m tools.guards [NOTEBOOK ...]`` (default: every chapter); the test suite runs
-the same checks in ``tests/test_guards.py``.
+the same checks in ``tests/test_guards.py``. Given a Markdown page (``*.md``), it checks only the
+admonitions; with no argument it checks every chapter and every written page of the book.
 """
 
+import ast
 import json
 import re
 import sys
@@ -17,6 +19,17 @@ from pathlib import Path
 RAISES = "raises-exception"
 #: A cell with this tag may write to stderr (a warning the chapter is about).
 STDERR = "expect-stderr"
+#: A check cell: asserts that back a claim of the prose, collapsed on the page, printing nothing.
+CHECK = "check"
+#: The tag that collapses a cell's code on the page; every check cell carries it.
+HIDE_INPUT = "hide-input"
+
+#: MyST admonitions that take no title: text after the name on the opening line is not a
+#: title, it becomes the first line of the body. A titled one is ``{admonition} Title`` with
+#: ``:class: warning``.
+UNTITLED_ADMONITIONS = (
+    "note", "warning", "tip", "important", "caution", "attention", "danger", "error", "hint", "seealso",
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = ROOT / "chapters"
@@ -32,9 +45,21 @@ MACHINE_SPECIFIC = {
 }
 
 
+#: Pages of the table of contents that the build writes (not committed, not written by hand).
+GENERATED_PAGES = ("errors", "status")
+
+
 def chapter_notebooks():
     """Return the chapter notebooks, in file-name order."""
     return sorted(CHAPTERS.glob("*.ipynb"))
+
+
+def book_pages():
+    """Return the Markdown pages of the table of contents that are written by hand (intro.md, ...)."""
+    toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
+    names = re.findall(r"^\s*(?:root|-?\s*file):\s*(\S+)\s*$", toc, flags=re.MULTILINE)
+    return [ROOT / f"{name}.md" for name in names
+            if name not in GENERATED_PAGES and (ROOT / f"{name}.md").exists()]
 
 
 def check(notebook):
@@ -51,6 +76,105 @@ def check(notebook):
         problems.append("no code cell has a stored output: nbval would compare nothing")
     for number, cell in enumerate(code, start=1):
         problems += [f"code cell {number}: {p}" for p in _check_cell(cell)]
+        if CHECK in cell.get("metadata", {}).get("tags", []):
+            problems += [f"code cell {number}: {p}" for p in _check_check_cell(cell)]
+    markdown = [c for c in notebook.get("cells", []) if c.get("cell_type") == "markdown"]
+    for number, cell in enumerate(markdown, start=1):
+        problems += [f"markdown cell {number}: {p}" for p in admonition_problems(_join(cell.get("source", "")))]
+    return problems
+
+
+def _check_check_cell(cell):
+    """The problems of a cell tagged ``check`` (see README: the claim convention)."""
+    if HIDE_INPUT not in cell.get("metadata", {}).get("tags", []):
+        yield f"is tagged {CHECK!r} but not {HIDE_INPUT!r}"
+    if cell.get("outputs"):
+        yield f"is tagged {CHECK!r} but stores an output: a check cell prints nothing, shows nothing, returns None"
+    try:
+        tree = ast.parse(_strip_magics(_join(cell.get("source", ""))))
+    except SyntaxError as error:
+        yield f"is tagged {CHECK!r} but its code does not parse ({error.msg}, line {error.lineno})"
+        return
+    if not any(isinstance(node, ast.Assert) for node in ast.walk(tree)):
+        yield f"is tagged {CHECK!r} but has no assert statement"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = _dotted_name(node.func)
+            if name and _shows_something(name):
+                yield f"is tagged {CHECK!r} but calls {name}() (line {node.lineno}): a check cell shows nothing"
+
+
+def _strip_magics(source):
+    """The source with IPython magics and shell escapes (``%...``, ``!...``) turned into ``pass``."""
+    lines = source.splitlines()
+    if lines and lines[0].lstrip().startswith("%%"):
+        return ""  # a cell magic: the body is not Python
+    return "\n".join(
+        line[: len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!")) else line
+        for line in lines
+    )
+
+
+def _dotted_name(func):
+    """``display.show`` for the call ``display.show(...)``; None when the callee is not a plain name."""
+    parts = []
+    while isinstance(func, ast.Attribute):
+        parts.append(func.attr)
+        func = func.value
+    if not isinstance(func, ast.Name):
+        return None
+    parts.append(func.id)
+    return ".".join(reversed(parts))
+
+
+def _shows_something(name):
+    """Whether a call of ``name`` prints, displays or draws: print, display, display.show,
+    display.table, and anything in ``plots`` (lib.plots) or ``plt`` (matplotlib.pyplot)."""
+    parts = name.split(".")
+    return (
+        name in ("print", "display")
+        or parts[-1] == "display"  # IPython.display.display
+        or parts[-2:] in (["display", "show"], ["display", "table"])
+        or any(part in ("plots", "plt", "pyplot") for part in parts[:-1])
+    )
+
+
+_FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,}|:{3,})\s*(?P<info>.*?)\s*$")
+_DIRECTIVE = re.compile(r"^\{(?P<name>[\w:-]+)\}\s*(?P<argument>.*)$")
+#: Directives whose body is not Markdown (an opening fence in it opens nothing).
+_LITERAL_DIRECTIVES = ("code", "code-block", "code-cell", "sourcecode", "eval-rst")
+
+
+def admonition_problems(markdown):
+    """The opening lines of ``markdown`` that give a title to an admonition that takes none.
+
+    ``:::{warning} A title`` renders "Warning" as the heading and "A title" as the first words
+    of the body; write ``:::{admonition} A title`` with ``:class: warning`` instead. Code blocks
+    are skipped: an example of the wrong form inside one is not an admonition.
+    """
+    problems = []
+    open_fences = []  # (fence, whether its body is literal text) of the blocks we are in
+    for number, line in enumerate(markdown.splitlines(), start=1):
+        match = _FENCE.match(line)
+        if not match:
+            continue
+        fence, info = match["fence"], match["info"]
+        if open_fences and not info and fence[0] == open_fences[-1][0][0] and len(fence) >= len(open_fences[-1][0]):
+            open_fences.pop()  # the closing fence of the innermost block
+            continue
+        if open_fences and open_fences[-1][1]:
+            continue  # inside a code block
+        directive = _DIRECTIVE.match(info)
+        if directive:
+            name = directive["name"]
+            if name in UNTITLED_ADMONITIONS and directive["argument"]:
+                problems.append(
+                    f"line {number}: {line.strip()!r}: {{{name}}} takes no title, the text runs into its body; "
+                    f"write ':::{{admonition}} {directive['argument']}' with ':class: {name}'"
+                )
+            open_fences.append((fence, name in _LITERAL_DIRECTIVES))
+        elif fence[0] != ":":
+            open_fences.append((fence, True))  # a code block (a colon fence needs a directive)
     return problems
 
 
@@ -95,11 +219,19 @@ def _join(value):
     return "".join(value) if isinstance(value, list) else str(value)
 
 
+def check_file(path):
+    """The problems of a chapter notebook, or of a Markdown page (only its admonitions)."""
+    text = Path(path).read_text(encoding="utf-8")
+    if Path(path).suffix == ".md":
+        return admonition_problems(text)
+    return check(json.loads(text))
+
+
 def main(paths):
-    paths = [Path(p) for p in paths] or chapter_notebooks()
+    paths = [Path(p) for p in paths] or chapter_notebooks() + book_pages()
     failed = False
     for path in paths:
-        for problem in check(json.loads(path.read_text(encoding="utf-8"))):
+        for problem in check_file(path):
             failed = True
             print(f"{path}: {problem}")
     return 1 if failed else 0
