@@ -111,6 +111,7 @@ def notebook(prose, code="", printed="", figure=None):
         ("The log-probability is $-0.5981$.", "", "tensor(0.5981)", ["-0.5981"]),
         ("The log-probability is \u22120.5981.", "", "tensor(-0.5981)", []),
         ("One minus the loss: 0.4019.", "print(1-0.4019)", "", []),
+        ("One minus the loss, 1-0.4019, ...", "print(1-0.4019)", "", []),  # a minus after a digit: an operator
         ("Between 0.25 and 0.75.", "", "tensor([0.25-0.75])", []),
         # In a table, in any column; at the end of a line.
         ("The loss is 0.5981.", "", "| class | loss   |\n| 0     | 0.5981 |\n", []),
