@@ -1,8 +1,10 @@
 """Checks that a chapter notebook is a valid contract for nbval.
 
 nbval compares a re-execution with the outputs stored in the notebook, and it silently skips
-cells that have no stored output. These guards make sure the stored outputs exist, come from
-one clean top-to-bottom run, and hold nothing that changes from machine to machine.
+the comparison for a cell stored unexecuted (no execution count); a cell stored executed with
+no output is compared, and fails if it prints anything (which is what makes a check cell work).
+These guards make sure the stored outputs exist, come from one clean top-to-bottom run, and
+hold nothing that changes from machine to machine.
 
 Run as ``python -m tools.guards [NOTEBOOK ...]`` (default: every chapter); the test suite runs
 the same checks in ``tests/test_guards.py``. Given a Markdown page (``*.md``), it checks only the
@@ -73,7 +75,7 @@ def check(notebook):
             "re-execute top to bottom in a fresh kernel (python -m tools.reexecute)"
         )
     if not any(c.get("outputs") for c in code):
-        problems.append("no code cell has a stored output: nbval would compare nothing")
+        problems.append("no code cell has a stored output: were the outputs cleared? (re-execute it)")
     for number, cell in enumerate(code, start=1):
         problems += [f"code cell {number}: {p}" for p in _check_cell(cell)]
         if CHECK in cell.get("metadata", {}).get("tags", []):
