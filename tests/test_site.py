@@ -78,8 +78,9 @@ def pages():
 class PageVisit:
     """Open one page and record what went wrong: failed loads, console errors, external requests."""
 
-    def __init__(self, browser, base, path, color_scheme="light"):
-        self.context = browser.new_context(color_scheme=color_scheme, viewport={"width": 1280, "height": 900})
+    def __init__(self, browser, base, path, color_scheme="light", viewport=None):
+        self.context = browser.new_context(color_scheme=color_scheme,
+                                           viewport=viewport or {"width": 1280, "height": 900})
         self.external, self.failed, self.errors = [], [], []
         self.context.route("**/*", self._route)
         self.page = self.context.new_page()
@@ -162,6 +163,68 @@ def test_chapters_have_math_and_figures(site, browser):
         assert math["math"] >= 10 and math["typeset"] == math["math"]
         assert visit.page.evaluate("() => document.images.length") >= 1
         assert visit.page.evaluate("() => document.querySelectorAll('script[src*=\"_static/mathjax\"]').length") == 1
+    finally:
+        visit.close()
+
+
+NAVIGATION_STATE = """() => {
+  const shown = (e) => { if (!e) return false; const r = e.getBoundingClientRect(); const s = getComputedStyle(e);
+    return r.width > 0 && r.height > 0 && r.right > 0 && s.visibility !== 'hidden' && s.display !== 'none'; };
+  const primary = document.querySelector('#pst-primary-sidebar-modal[open]') || document.querySelector('#pst-primary-sidebar');
+  const secondary = document.querySelector('#pst-secondary-sidebar-modal[open]') || document.querySelector('#pst-secondary-sidebar');
+  return {
+    primaryLinks: Array.from(primary.querySelectorAll('nav.bd-docs-nav a')).filter(shown).length,
+    secondaryLinks: Array.from(secondary.querySelectorAll('nav a')).filter(shown).length,
+    searchBoxes: Array.from(document.querySelectorAll('button.search-button-field')).filter(shown).length,
+    header: document.querySelector('#pst-header').getBoundingClientRect().height,
+  };
+}"""
+
+
+def _visible(page, selector):
+    """The one visible element of ``selector`` on the page (the theme renders some buttons twice)."""
+    shown = [e for e in page.locator(selector).all() if e.is_visible()]
+    assert len(shown) == 1, f"{len(shown)} visible {selector!r}"
+    return shown[0]
+
+
+def test_navigation_opens_on_a_phone(site, browser):
+    """At 390 px both sidebars are hidden; the menu and "Contents" buttons open them."""
+    visit = PageVisit(browser, site, "chapters/31_weight.html", viewport={"width": 390, "height": 844})
+    page = visit.page
+    try:
+        state = page.evaluate(NAVIGATION_STATE)
+        assert state["primaryLinks"] == 0 and state["secondaryLinks"] == 0, state
+        _visible(page, ".primary-toggle").click()
+        page.wait_for_selector("#pst-primary-sidebar-modal[open]", timeout=5_000)
+        state = page.evaluate(NAVIGATION_STATE)
+        assert state["primaryLinks"] >= 10, state  # the book's table of contents, clickable
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#pst-primary-sidebar-modal:not([open])", state="attached", timeout=5_000)
+        _visible(page, ".secondary-toggle").click()
+        page.wait_for_selector("#pst-secondary-sidebar-modal[open]", timeout=5_000)
+        state = page.evaluate(NAVIGATION_STATE)
+        assert state["secondaryLinks"] >= 3, state  # the page's sections
+    finally:
+        visit.close()
+
+
+def test_navigation_on_a_desktop(site, browser):
+    """At 1400 px both sidebars are shown, the menu button hides and shows the primary one,
+    and there is one search box and no empty top bar."""
+    visit = PageVisit(browser, site, "chapters/31_weight.html", viewport={"width": 1400, "height": 900})
+    page = visit.page
+    try:
+        state = page.evaluate(NAVIGATION_STATE)
+        assert state["primaryLinks"] >= 10 and state["secondaryLinks"] >= 3, state
+        assert state["searchBoxes"] == 1 and state["header"] == 0, state
+        toggle = _visible(page, ".primary-toggle")
+        toggle.click()
+        page.wait_for_function("() => document.querySelector('#pst-primary-sidebar').getBoundingClientRect().right <= 0")
+        assert page.evaluate(NAVIGATION_STATE)["primaryLinks"] == 0
+        toggle.click()
+        page.wait_for_function("() => document.querySelector('#pst-primary-sidebar').getBoundingClientRect().left >= 0")
+        assert page.evaluate(NAVIGATION_STATE)["primaryLinks"] >= 10
     finally:
         visit.close()
 
