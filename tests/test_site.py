@@ -229,6 +229,51 @@ def test_navigation_on_a_desktop(site, browser):
         visit.close()
 
 
+BIBLIOGRAPHY = """() => Array.from(document.querySelectorAll('div.citation')).map(c => ({
+  id: c.id,
+  label: c.querySelector('.label').textContent.replace(/^\\[|\\]$/g, ''),
+  text: c.textContent,
+  links: Array.from(c.querySelectorAll('a[href^="http"]')).map(a => a.href),
+}))"""
+
+CITATIONS = """() => Array.from(document.querySelectorAll('a[href*="references.html#"]'))
+  .map(a => ({target: a.getAttribute('href').split('#')[1], text: a.textContent}))"""
+
+#: The five posts the book was born from, as they show themselves (title; author where shown).
+SEED_POSTS = ["CrossEntropyLossの挙動を確認する", "What NLLLoss computes", "olxtar. [PyTorch] nn.CrossEntropyLoss()",
+              "강의찬 (Kang Uichan). cross entropy", "Pytorch中的CrossEntropy"]
+
+
+def test_bibliography(site, browser):
+    """Titles as written, URLs as links, one label per work, and the text cites by the list's labels."""
+    visit = PageVisit(browser, site, "references.html")
+    try:
+        entries = visit.page.evaluate(BIBLIOGRAPHY)
+    finally:
+        visit.close()
+    labels = [e["label"] for e in entries]
+    assert len(entries) >= 10 and len(set(labels)) == len(labels), labels
+    text = "\n".join(e["text"] for e in entries)
+    assert "torch.nn.CrossEntropyLoss, PyTorch 2.13" in text and "Elements of Information Theory" in text
+    for entry in entries:
+        urls = re.findall(r"URL: (\S+?)\.?$", entry["text"].strip())
+        assert urls == [] or urls[0] in entry["links"], f"{entry['label']}: URL not a link"
+    assert all(post in text for post in SEED_POSTS), [p for p in SEED_POSTS if p not in text]
+    by_id = {e["id"]: e["label"] for e in entries}
+    cited = set()
+    for path in pages():
+        if not path.startswith("chapters/"):
+            continue
+        visit = PageVisit(browser, site, path)
+        try:
+            for citation in visit.page.evaluate(CITATIONS):
+                assert by_id.get(citation["target"]) == citation["text"], (path, citation)
+                cited.add(citation["target"])
+        finally:
+            visit.close()
+    assert len(cited) >= 5
+
+
 def search(browser, site, query):
     """The result links of the site's own search for ``query``."""
     visit = PageVisit(browser, site, "search.html?q=" + urllib.parse.quote(query))

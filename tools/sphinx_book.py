@@ -9,6 +9,10 @@ Loaded by Jupyter Book through ``sphinx.local_extensions`` in ``_config.yml``.
 - ``errors.md`` is generated from the chapters before the table of contents is read
   (:mod:`tools.error_index`), and ``status.md`` from the repository's records of where the
   outputs were checked (:mod:`tools.status`).
+- The bibliography style ``book`` (``bibtex_default_style`` in ``_config.yml``): pybtex's
+  ``unsrt`` formatting with titles kept as written (``torch.nn.CrossEntropyLoss``, not
+  "Torch.nn.crossentropyloss") and labels "Author Year" (:class:`AuthorYearLabels`), the
+  same in the text (``bibtex_reference_style: label``) and in the list.
 - A first-time visitor has no stored light/dark choice; the theme's script then logs
   "Got invalid theme mode" as a console error. A one-line script sets the mode to "auto"
   (follow the system) before the theme reads it.
@@ -17,6 +21,10 @@ Loaded by Jupyter Book through ``sphinx.local_extensions`` in ``_config.yml``.
 import shutil
 from pathlib import Path
 
+from pybtex.plugin import register_plugin
+from pybtex.style.formatting.unsrt import Style as UnsrtStyle
+from pybtex.style.labels import BaseLabelStyle
+from pybtex.style.template import field, sentence
 from sphinx.errors import ExtensionError
 
 from tools import error_index, status
@@ -55,6 +63,54 @@ def _copy_mathjax(app, exception):
         elif (source / part).exists():
             target.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source / part, target / part)
+
+
+class AuthorYearLabels(BaseLabelStyle):
+    """Labels such as "Shannon 1948", "Kullback and Leibler 1951", "Szegedy et al. 2016".
+
+    A corporate author written in braces (``{PyTorch contributors}``) is kept whole; a ``key``
+    field names a work without an author (BibTeX's own use of ``key``); an entry without a
+    year gets "n.d.". Two works that would share a label get "a", "b", ... after
+    the year, so no label names two works.
+    """
+
+    def format_labels(self, sorted_entries):
+        labels = [self.format_label(entry) for entry in sorted_entries]
+        for label in labels:
+            same = [i for i, other in enumerate(labels) if other == label]
+            if len(same) > 1:
+                for letter, i in zip("abcdefghijklmnopqrstuvwxyz", same, strict=False):
+                    labels[i] = f"{label}{letter}"
+        return iter(labels)
+
+    @staticmethod
+    def format_label(entry):
+        people = entry.persons.get("author") or entry.persons.get("editor") or []
+        names = [" ".join(p.last_names).replace("{", "").replace("}", "") for p in people]
+        if "key" in entry.fields:
+            who = entry.fields["key"]
+        elif not names:
+            who = "Anonymous"
+        elif len(names) == 1:
+            who = names[0]
+        elif len(names) == 2:
+            who = f"{names[0]} and {names[1]}"
+        else:
+            who = f"{names[0]} et al."
+        return f"{who} {entry.fields.get('year', 'n.d.')}"
+
+
+class BookStyle(UnsrtStyle):
+    """pybtex's unsrt formatting, with "Author Year" labels and titles kept as written."""
+
+    default_label_style = AuthorYearLabels
+
+    def format_title(self, e, which_field, as_sentence=True):
+        title = field(which_field)
+        return sentence[title] if as_sentence else title
+
+
+register_plugin("pybtex.style.formatting", "book", BookStyle)
 
 
 DEFAULT_MODE_SCRIPT = 'if (!document.documentElement.dataset.mode) { document.documentElement.dataset.mode = "auto"; }'
