@@ -295,6 +295,41 @@ def test_search_for_an_error_message_finds_its_explanation(site, browser):
     assert any(page in href for href in results for page in ("errors.html", "chapters/32_ignore_index.html")), results
 
 
+def snippets(browser, site, query):
+    """The text of each result snippet of the site's search for ``query``."""
+    visit = PageVisit(browser, site, "search.html?q=" + urllib.parse.quote(query))
+    try:
+        visit.page.wait_for_selector("#search-results ul.search li p.context", timeout=20_000)
+        visit.page.wait_for_function(  # every result has been listed, with its snippet
+            "() => (document.querySelector('#search-results .search-summary') || {}).textContent?.includes('finished')")
+        return visit.page.evaluate(
+            "() => Array.from(document.querySelectorAll('#search-results ul.search li p.context')).map(p => p.textContent)")
+    finally:
+        visit.close()
+
+
+def test_search_snippets_are_article_text(site, browser):
+    """No toolbar or table-of-contents text, no raw TeX in the snippets under the search results."""
+    found = snippets(browser, site, "entropy") + snippets(browser, site, "weight")
+    assert len(found) >= 10
+    for snippet in found:
+        for noise in (".ipynb", ".pdf", " Contents ", "\\[", "\\(", "\\sum", "\\log", "\\frac"):
+            assert noise not in snippet, (noise, snippet)
+
+
+def test_every_page_has_a_title_a_description_and_an_icon(site, browser):
+    for path in pages():
+        html = (HTML / path).read_text(encoding="utf-8")
+        title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+        parts = [p.strip() for p in re.split(r"&#8212;| — | - ", title)]
+        assert len(parts) == len(set(parts)), f"{path}: the title repeats itself: {title}"
+        if path not in ("search.html", "genindex.html"):
+            description = re.search(r'<meta name="description" content="([^"]{40,})"', html)
+            assert description, f"{path}: no meta description"
+        icon = re.search(r'<link rel="icon" href="([^"]+)"', html)
+        assert icon and (HTML / Path(path).parent / icon.group(1)).resolve().is_file(), f"{path}: no favicon"
+
+
 def test_screenshots(site, browser):
     """Landing page and one chapter in light and dark mode, for a person to look at."""
     SHOTS.mkdir(parents=True, exist_ok=True)

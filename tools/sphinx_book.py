@@ -13,14 +13,20 @@ Loaded by Jupyter Book through ``sphinx.local_extensions`` in ``_config.yml``.
   ``unsrt`` formatting with titles kept as written (``torch.nn.CrossEntropyLoss``, not
   "Torch.nn.crossentropyloss") and labels "Author Year" (:class:`AuthorYearLabels`), the
   same in the text (``bibtex_reference_style: label``) and in the list.
+- Small things of every page (:file:`tools/static`): a favicon; a ``<meta name="description">``
+  from the page's first paragraphs; search-result snippets from the article alone, without
+  the toolbar, the page's contents or raw TeX (``search-snippets.js``); the landing page's
+  title without the book's name twice.
 - A first-time visitor has no stored light/dark choice; the theme's script then logs
   "Got invalid theme mode" as a console error. A one-line script sets the mode to "auto"
   (follow the system) before the theme reads it.
 """
 
 import shutil
+from html import escape
 from pathlib import Path
 
+from docutils import nodes
 from pybtex.plugin import register_plugin
 from pybtex.style.formatting.unsrt import Style as UnsrtStyle
 from pybtex.style.labels import BaseLabelStyle
@@ -116,8 +122,50 @@ register_plugin("pybtex.style.formatting", "book", BookStyle)
 DEFAULT_MODE_SCRIPT = 'if (!document.documentElement.dataset.mode) { document.documentElement.dataset.mode = "auto"; }'
 
 
+STATIC = Path(__file__).parent / "static"
+DESCRIPTION_LENGTH = 160
+
+
+def _add_static(app):
+    app.config.html_static_path.append(str(STATIC))
+    app.config.html_favicon = str(STATIC / "favicon.svg")
+
+
+def _describe_page(app, pagename, templatename, context, doctree):
+    """A meta description from the page's first paragraph (the question, on a chapter)."""
+    if doctree is None:
+        return
+    text = ""
+    for paragraph in doctree.findall(nodes.paragraph):  # the first, or the first few if it is short
+        text = f"{text} {' '.join(paragraph.astext().split())}".strip()
+        if len(text) >= DESCRIPTION_LENGTH // 2:
+            break
+    if not text:
+        return
+    if len(text) > DESCRIPTION_LENGTH:
+        text = text[: DESCRIPTION_LENGTH - 1].rsplit(" ", 1)[0] + "…"
+    context["metatags"] = context.get("metatags", "") + f'\n<meta name="description" content="{escape(text)}" />'
+
+
+def _title_once(app, exception):
+    """``<title>Book — Book</title>`` on the landing page becomes ``<title>Book</title>``."""
+    if exception is not None or app.builder.format != "html":
+        return
+    page = Path(app.outdir) / f"{app.config.root_doc}.html"
+    if page.exists():
+        html = page.read_text(encoding="utf-8")
+        title = app.config.html_title
+        page.write_text(html.replace(f"<title>{title} &#8212; {title}</title>", f"<title>{title}</title>"),
+                        encoding="utf-8")
+
+
 def setup(app):
     app.add_js_file(None, body=DEFAULT_MODE_SCRIPT)
+    # deferred: it runs after the search page's searchtools.js, which the template adds last
+    app.add_js_file("search-snippets.js", loading_method="defer")
+    app.connect("builder-inited", _add_static)
+    app.connect("html-page-context", _describe_page)
+    app.connect("build-finished", _title_once)
     app.connect("config-inited", _configure, priority=100)
     app.connect("build-finished", _copy_mathjax)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
