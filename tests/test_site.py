@@ -330,6 +330,32 @@ def test_every_page_has_a_title_a_description_and_an_icon(site, browser):
         assert icon and (HTML / Path(path).parent / icon.group(1)).resolve().is_file(), f"{path}: no favicon"
 
 
+def test_the_downloaded_book_runs(site, browser, tmp_path):
+    """The archive linked from every page, unpacked in an empty folder, installs with the one
+    command of the page "Run the book yourself" and runs a chapter to its stored outputs."""
+    visit = PageVisit(browser, site, "chapters/11_entropy.html")
+    try:
+        link = visit.page.locator("footer a[download]")
+        assert link.count() == 1
+        with visit.page.expect_download() as download:
+            link.click()
+        archive = tmp_path / "book.zip"
+        download.value.save_as(archive)
+    finally:
+        visit.close()
+    commands = re.search(r"```bash\n(.*?)```", (ROOT / "run.md").read_text(encoding="utf-8"), re.S).group(1)
+    venv, install, _ = commands.strip().splitlines()
+    assert venv == "python3 -m venv .venv" and install == ".venv/bin/python -m pip install -r requirements.txt"
+    shutil.unpack_archive(archive, tmp_path / "unpacked")
+    book = tmp_path / "unpacked" / "cross-entropy-executed"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "CEE_DEVICE")}
+    for command in (venv, install + " --quiet",
+                    ".venv/bin/python -m pytest -q -p no:cacheprovider chapters/11_entropy.ipynb"):
+        result = subprocess.run(command, shell=True, cwd=book, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert re.search(r"\b\d+ passed\b", result.stdout) and "failed" not in result.stdout, result.stdout
+
+
 def test_screenshots(site, browser):
     """Landing page and one chapter in light and dark mode, for a person to look at."""
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,9 @@ Loaded by Jupyter Book through ``sphinx.local_extensions`` in ``_config.yml``.
   ``unsrt`` formatting with titles kept as written (``torch.nn.CrossEntropyLoss``, not
   "Torch.nn.crossentropyloss") and labels "Author Year" (:class:`AuthorYearLabels`), the
   same in the text (``bibtex_reference_style: label``) and in the list.
+- The book as one archive to run, ``cross-entropy-executed.zip`` at the site's root
+  (:mod:`tools.archive`), linked from every page's footer (``_templates/run-book.html``)
+  and from the page "Run the book yourself" (``run.md``).
 - Small things of every page (:file:`tools/static`): a favicon; a ``<meta name="description">``
   from the page's first paragraphs; search-result snippets from the article alone, without
   the toolbar, the page's contents or raw TeX (``search-snippets.js``); the landing page's
@@ -33,7 +36,7 @@ from pybtex.style.labels import BaseLabelStyle
 from pybtex.style.template import field, sentence
 from sphinx.errors import ExtensionError
 
-from tools import error_index, status
+from tools import archive, error_index, status
 
 MATHJAX_SCRIPT = "tex-mml-chtml.js"
 # What the combined script loads: itself, its fonts, and the pieces its menu may fetch on demand.
@@ -147,6 +150,11 @@ def _describe_page(app, pagename, templatename, context, doctree):
     context["metatags"] = context.get("metatags", "") + f'\n<meta name="description" content="{escape(text)}" />'
 
 
+def _write_archive(app, exception):
+    if exception is None and app.builder.format == "html":
+        archive.write(Path(app.outdir) / f"{archive.NAME}.zip")
+
+
 def _title_once(app, exception):
     """``<title>Book — Book</title>`` on the landing page becomes ``<title>Book</title>``."""
     if exception is not None or app.builder.format != "html":
@@ -166,6 +174,7 @@ def setup(app):
     app.connect("builder-inited", _add_static)
     app.connect("html-page-context", _describe_page)
     app.connect("build-finished", _title_once)
+    app.connect("build-finished", _write_archive)
     app.connect("config-inited", _configure, priority=100)
     app.connect("build-finished", _copy_mathjax)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
