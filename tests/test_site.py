@@ -78,8 +78,9 @@ def pages():
 class PageVisit:
     """Open one page and record what went wrong: failed loads, console errors, external requests."""
 
-    def __init__(self, browser, base, path, color_scheme="light"):
-        self.context = browser.new_context(color_scheme=color_scheme, viewport={"width": 1280, "height": 900})
+    def __init__(self, browser, base, path, color_scheme="light", viewport=None):
+        self.context = browser.new_context(color_scheme=color_scheme,
+                                           viewport=viewport or {"width": 1280, "height": 900})
         self.external, self.failed, self.errors = [], [], []
         self.context.route("**/*", self._route)
         self.page = self.context.new_page()
@@ -166,6 +167,113 @@ def test_chapters_have_math_and_figures(site, browser):
         visit.close()
 
 
+NAVIGATION_STATE = """() => {
+  const shown = (e) => { if (!e) return false; const r = e.getBoundingClientRect(); const s = getComputedStyle(e);
+    return r.width > 0 && r.height > 0 && r.right > 0 && s.visibility !== 'hidden' && s.display !== 'none'; };
+  const primary = document.querySelector('#pst-primary-sidebar-modal[open]') || document.querySelector('#pst-primary-sidebar');
+  const secondary = document.querySelector('#pst-secondary-sidebar-modal[open]') || document.querySelector('#pst-secondary-sidebar');
+  return {
+    primaryLinks: Array.from(primary.querySelectorAll('nav.bd-docs-nav a')).filter(shown).length,
+    secondaryLinks: Array.from(secondary.querySelectorAll('nav a')).filter(shown).length,
+    searchBoxes: Array.from(document.querySelectorAll('button.search-button-field')).filter(shown).length,
+    header: document.querySelector('#pst-header').getBoundingClientRect().height,
+  };
+}"""
+
+
+def _visible(page, selector):
+    """The one visible element of ``selector`` on the page (the theme renders some buttons twice)."""
+    shown = [e for e in page.locator(selector).all() if e.is_visible()]
+    assert len(shown) == 1, f"{len(shown)} visible {selector!r}"
+    return shown[0]
+
+
+def test_navigation_opens_on_a_phone(site, browser):
+    """At 390 px both sidebars are hidden; the menu and "Contents" buttons open them."""
+    visit = PageVisit(browser, site, "chapters/31_weight.html", viewport={"width": 390, "height": 844})
+    page = visit.page
+    try:
+        state = page.evaluate(NAVIGATION_STATE)
+        assert state["primaryLinks"] == 0 and state["secondaryLinks"] == 0, state
+        _visible(page, ".primary-toggle").click()
+        page.wait_for_selector("#pst-primary-sidebar-modal[open]", timeout=5_000)
+        state = page.evaluate(NAVIGATION_STATE)
+        assert state["primaryLinks"] >= 10, state  # the book's table of contents, clickable
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#pst-primary-sidebar-modal:not([open])", state="attached", timeout=5_000)
+        _visible(page, ".secondary-toggle").click()
+        page.wait_for_selector("#pst-secondary-sidebar-modal[open]", timeout=5_000)
+        state = page.evaluate(NAVIGATION_STATE)
+        assert state["secondaryLinks"] >= 3, state  # the page's sections
+    finally:
+        visit.close()
+
+
+def test_navigation_on_a_desktop(site, browser):
+    """At 1400 px both sidebars are shown, the menu button hides and shows the primary one,
+    and there is one search box and no empty top bar."""
+    visit = PageVisit(browser, site, "chapters/31_weight.html", viewport={"width": 1400, "height": 900})
+    page = visit.page
+    try:
+        state = page.evaluate(NAVIGATION_STATE)
+        assert state["primaryLinks"] >= 10 and state["secondaryLinks"] >= 3, state
+        assert state["searchBoxes"] == 1 and state["header"] == 0, state
+        toggle = _visible(page, ".primary-toggle")
+        toggle.click()
+        page.wait_for_function("() => document.querySelector('#pst-primary-sidebar').getBoundingClientRect().right <= 0")
+        assert page.evaluate(NAVIGATION_STATE)["primaryLinks"] == 0
+        toggle.click()
+        page.wait_for_function("() => document.querySelector('#pst-primary-sidebar').getBoundingClientRect().left >= 0")
+        assert page.evaluate(NAVIGATION_STATE)["primaryLinks"] >= 10
+    finally:
+        visit.close()
+
+
+BIBLIOGRAPHY = """() => Array.from(document.querySelectorAll('div.citation')).map(c => ({
+  id: c.id,
+  label: c.querySelector('.label').textContent.replace(/^\\[|\\]$/g, ''),
+  text: c.textContent,
+  links: Array.from(c.querySelectorAll('a[href^="http"]')).map(a => a.href),
+}))"""
+
+CITATIONS = """() => Array.from(document.querySelectorAll('a[href*="references.html#"]'))
+  .map(a => ({target: a.getAttribute('href').split('#')[1], text: a.textContent}))"""
+
+#: The five posts the book was born from, as they show themselves (title; author where shown).
+SEED_POSTS = ["CrossEntropyLossの挙動を確認する", "What NLLLoss computes", "olxtar. [PyTorch] nn.CrossEntropyLoss()",
+              "강의찬 (Kang Uichan). cross entropy", "Pytorch中的CrossEntropy"]
+
+
+def test_bibliography(site, browser):
+    """Titles as written, URLs as links, one label per work, and the text cites by the list's labels."""
+    visit = PageVisit(browser, site, "references.html")
+    try:
+        entries = visit.page.evaluate(BIBLIOGRAPHY)
+    finally:
+        visit.close()
+    labels = [e["label"] for e in entries]
+    assert len(entries) >= 10 and len(set(labels)) == len(labels), labels
+    text = "\n".join(e["text"] for e in entries)
+    assert "torch.nn.CrossEntropyLoss, PyTorch 2.13" in text and "Elements of Information Theory" in text
+    for entry in entries:
+        urls = re.findall(r"URL: (\S+?)\.?$", entry["text"].strip())
+        assert urls == [] or urls[0] in entry["links"], f"{entry['label']}: URL not a link"
+    assert all(post in text for post in SEED_POSTS), [p for p in SEED_POSTS if p not in text]
+    by_id = {e["id"]: e["label"] for e in entries}
+    cited = set()
+    for path in pages():
+        if not path.startswith("chapters/"):
+            continue
+        visit = PageVisit(browser, site, path)
+        try:
+            for citation in visit.page.evaluate(CITATIONS):
+                assert by_id.get(citation["target"]) == citation["text"], (path, citation)
+                cited.add(citation["target"])
+        finally:
+            visit.close()
+    assert len(cited) >= 5
+
+
 def search(browser, site, query):
     """The result links of the site's own search for ``query``."""
     visit = PageVisit(browser, site, "search.html?q=" + urllib.parse.quote(query))
@@ -185,6 +293,67 @@ def test_search_finds_the_ignore_index_chapter(site, browser):
 def test_search_for_an_error_message_finds_its_explanation(site, browser):
     results = search(browser, site, "ignore_index is not supported for floating point target")
     assert any(page in href for href in results for page in ("errors.html", "chapters/32_ignore_index.html")), results
+
+
+def snippets(browser, site, query):
+    """The text of each result snippet of the site's search for ``query``."""
+    visit = PageVisit(browser, site, "search.html?q=" + urllib.parse.quote(query))
+    try:
+        visit.page.wait_for_selector("#search-results ul.search li p.context", timeout=20_000)
+        visit.page.wait_for_function(  # every result has been listed, with its snippet
+            "() => (document.querySelector('#search-results .search-summary') || {}).textContent?.includes('finished')")
+        return visit.page.evaluate(
+            "() => Array.from(document.querySelectorAll('#search-results ul.search li p.context')).map(p => p.textContent)")
+    finally:
+        visit.close()
+
+
+def test_search_snippets_are_article_text(site, browser):
+    """No toolbar or table-of-contents text, no raw TeX in the snippets under the search results."""
+    found = snippets(browser, site, "entropy") + snippets(browser, site, "weight")
+    assert len(found) >= 10
+    for snippet in found:
+        for noise in (".ipynb", ".pdf", " Contents ", "\\[", "\\(", "\\sum", "\\log", "\\frac"):
+            assert noise not in snippet, (noise, snippet)
+
+
+def test_every_page_has_a_title_a_description_and_an_icon(site, browser):
+    for path in pages():
+        html = (HTML / path).read_text(encoding="utf-8")
+        title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+        parts = [p.strip() for p in re.split(r"&#8212;| — | - ", title)]
+        assert len(parts) == len(set(parts)), f"{path}: the title repeats itself: {title}"
+        if path not in ("search.html", "genindex.html"):
+            description = re.search(r'<meta name="description" content="([^"]{40,})"', html)
+            assert description, f"{path}: no meta description"
+        icon = re.search(r'<link rel="icon" href="([^"]+)"', html)
+        assert icon and (HTML / Path(path).parent / icon.group(1)).resolve().is_file(), f"{path}: no favicon"
+
+
+def test_the_downloaded_book_runs(site, browser, tmp_path):
+    """The archive linked from every page, unpacked in an empty folder, installs with the one
+    command of the page "Run the book yourself" and runs a chapter to its stored outputs."""
+    visit = PageVisit(browser, site, "chapters/11_entropy.html")
+    try:
+        link = visit.page.locator("footer a[download]")
+        assert link.count() == 1
+        with visit.page.expect_download() as download:
+            link.click()
+        archive = tmp_path / "book.zip"
+        download.value.save_as(archive)
+    finally:
+        visit.close()
+    commands = re.search(r"```bash\n(.*?)```", (ROOT / "run.md").read_text(encoding="utf-8"), re.S).group(1)
+    venv, install, _ = commands.strip().splitlines()
+    assert venv == "python3 -m venv .venv" and install == ".venv/bin/python -m pip install -r requirements.txt"
+    shutil.unpack_archive(archive, tmp_path / "unpacked")
+    book = tmp_path / "unpacked" / "cross-entropy-executed"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "CEE_DEVICE")}
+    for command in (venv, install + " --quiet",
+                    ".venv/bin/python -m pytest -q -p no:cacheprovider chapters/11_entropy.ipynb"):
+        result = subprocess.run(command, shell=True, cwd=book, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert re.search(r"\b\d+ passed\b", result.stdout) and "failed" not in result.stdout, result.stdout
 
 
 def test_screenshots(site, browser):
