@@ -21,6 +21,11 @@ from tools import guards
 DECIMAL = re.compile(r"(?<![\w.])-?\d+\.\d+")
 
 
+#: A release of PyTorch named in prose ("torch 2.13", "PyTorch 2.13.0"): not a quoted value, but
+#: a claim about the release the book runs, checked against the pin by its own test below.
+TORCH_RELEASE = re.compile(r"\b(?:torch|PyTorch)\s+(\d+\.\d+(?:\.\d+)?)\b")
+
+
 def printed_pattern(number):
     """The regex that finds ``number`` (as quoted) in printed text: the whole number, same sign.
 
@@ -66,13 +71,37 @@ def quoted_numbers(notebook):
             texts.append(guards._join(cell["source"]))
         figure = cell.get("metadata", {}).get("mystnb", {})
         texts += [figure.get("figure", {}).get("caption", ""), figure.get("image", {}).get("alt", "")]
-    return [n for text in texts for n in DECIMAL.findall(text.replace("\u2212", "-"))]
+    texts = [TORCH_RELEASE.sub("torch RELEASE", text.replace("\u2212", "-")) for text in texts]
+    return [n for text in texts for n in DECIMAL.findall(text)]
+
+
+def torch_releases(notebook):
+    """The PyTorch releases that ``notebook``'s prose names."""
+    return [m for cell in notebook["cells"] if cell["cell_type"] == "markdown"
+            for m in TORCH_RELEASE.findall(guards._join(cell["source"]))]
 
 
 def missing_numbers(notebook):
     """The decimals quoted in ``notebook``'s prose, captions and alt texts that its code never prints."""
     printed = printed_text(notebook)
     return [n for n in quoted_numbers(notebook) if not printed_pattern(n).search(printed)]
+
+
+@pytest.mark.parametrize("path", guards.chapter_notebooks(), ids=lambda p: p.name)
+def test_the_torch_release_in_prose_is_the_pinned_one(path):
+    from tools.status import pinned_torch
+
+    pinned = pinned_torch()
+    named = torch_releases(json.loads(path.read_text(encoding="utf-8")))
+    assert all(pinned == release or pinned.startswith(release + ".") for release in named), (named, pinned)
+
+
+def test_a_torch_release_is_not_a_quoted_number():
+    notebook = {"cells": [{"cell_type": "markdown", "source": ["In torch 2.13 (PyTorch 2.13.0) the loss is 0.5981."]},
+                          {"cell_type": "code", "source": ["x = 1"], "outputs": []}]}
+    assert quoted_numbers(notebook) == ["0.5981"]
+    assert torch_releases(notebook) == ["2.13", "2.13.0"]
+    assert quoted_numbers({"cells": [{"cell_type": "markdown", "source": ["Python 3.11 and 2.13"]}]}) == ["3.11", "2.13"]
 
 
 @pytest.mark.parametrize("path", guards.chapter_notebooks(), ids=lambda p: p.name)
