@@ -356,6 +356,54 @@ def test_the_downloaded_book_runs(site, browser, tmp_path):
     assert re.search(r"\b\d+ passed\b", result.stdout) and "failed" not in result.stdout, result.stdout
 
 
+WIDE_OUTPUTS = """() => Array.from(document.querySelectorAll('article div.cell_output pre'))
+  .filter(e => e.getBoundingClientRect().width > 0 && e.scrollWidth > e.clientWidth + 1)
+  .map(e => e.textContent.slice(0, 80))"""
+
+EMPTY_CODE_BOXES = """() => Array.from(document.querySelectorAll('article div.highlight, article div.cell_output'))
+  .filter(e => e.getBoundingClientRect().height > 0 && e.textContent.trim() === '' && !e.querySelector('img'))
+  .map(e => e.outerHTML.slice(0, 120))"""
+
+EQUATIONS = """() => Array.from(document.querySelectorAll('article div.math')).map(m => {
+  const formula = m.querySelector('mjx-container'), number = m.querySelector('.eqno');
+  const f = formula.getBoundingClientRect(), n = number ? number.getBoundingClientRect() : null;
+  const overlap = n !== null && f.left < n.right && n.left < f.right && f.top < n.bottom && n.top < f.bottom;
+  const style = getComputedStyle(formula);
+  const scrolls = formula.scrollWidth > formula.clientWidth + 1;
+  const hidden = scrolls && (style.overflowX !== 'auto' || !style.backgroundImage.includes('gradient'));
+  const narrow = f.width < m.getBoundingClientRect().width - 2;
+  return {id: m.id, overlap, hidden, narrow};
+}).filter(e => e.overlap || e.hidden || e.narrow)"""
+
+
+def test_outputs_read_whole_on_a_desktop_and_in_print(site, browser):
+    """No output scrolls sideways at 1400 px or on a printed A4 page, and print shows no empty code box."""
+    for path in pages():
+        visit = PageVisit(browser, site, path, viewport={"width": 1400, "height": 900})
+        try:
+            assert visit.page.evaluate(WIDE_OUTPUTS) == [], f"{path}: outputs wider than their box"
+            visit.page.emulate_media(media="print")
+            visit.page.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi
+            assert visit.page.evaluate(WIDE_OUTPUTS) == [], f"{path}: printed outputs cut at the right"
+            assert visit.page.evaluate(EMPTY_CODE_BOXES) == [], f"{path}: empty code boxes in print"
+        finally:
+            visit.close()
+
+
+def test_equations_fit_on_a_phone(site, browser):
+    """At 390 px a display equation has the page's whole width, its number is never over it, and
+    a formula wider than that scrolls inside its box with a visible cue (the scroll shadows)."""
+    checked = 0
+    for path in pages():
+        visit = PageVisit(browser, site, path, viewport={"width": 390, "height": 844})
+        try:
+            assert visit.page.evaluate(EQUATIONS) == [], path
+            checked += visit.page.evaluate("() => document.querySelectorAll('article div.math .eqno').length")
+        finally:
+            visit.close()
+    assert checked >= 20  # numbered equations were there to check
+
+
 def test_screenshots(site, browser):
     """Landing page and one chapter in light and dark mode, for a person to look at."""
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,9 @@ Loaded by Jupyter Book through ``sphinx.local_extensions`` in ``_config.yml``.
 - The book as one archive to run, ``cross-entropy-executed.zip`` at the site's root
   (:mod:`tools.archive`), linked from every page's footer (``_templates/run-book.html``)
   and from the page "Run the book yourself" (``run.md``).
+- The book's stylesheet (``tools/static/book.css``): outputs wrap instead of scrolling
+  sideways; display equations scroll inside their own box, with the number beside them, or
+  under them on a phone.
 - Small things of every page (:file:`tools/static`): a favicon; a ``<meta name="description">``
   from the page's first paragraphs; search-result snippets from the article alone, without
   the toolbar, the page's contents or raw TeX (``search-snippets.js``); the landing page's
@@ -171,6 +174,7 @@ def setup(app):
     app.add_js_file(None, body=DEFAULT_MODE_SCRIPT)
     # deferred: it runs after the search page's searchtools.js, which the template adds last
     app.add_js_file("search-snippets.js", loading_method="defer")
+    app.add_css_file("book.css")  # outputs wrap; equations scroll inside their box, numbers never over them
     app.connect("builder-inited", _add_static)
     app.connect("html-page-context", _describe_page)
     app.connect("build-finished", _title_once)
