@@ -300,6 +300,8 @@ def test_binary_entropy_markers_are_the_chapters_games():
         assert x == heads[game]
         assert y == pytest.approx(float(rows[game]["H [bits]"]), abs=PRINTED_4)
         assert np.interp(x, *xy(art["entropy"])) == pytest.approx(y, abs=1e-12)  # on the curve
+    # the dotted line marks the fair game, where the entropy is largest
+    assert vline_x(ax, art["fair coin"]) == heads["fair"]
     # caption: "zero at 0 and 1, one bit at one half"; alt: "0 bits at both ends, a maximum of 1 bit"
     assert "zero at 0 and 1, one bit at one half" in caption
     p, h = xy(art["entropy"])
