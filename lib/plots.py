@@ -2,6 +2,10 @@
 
 Each function draws one figure and returns it; the chapter that shows the figure introduces
 the function. Figures have a white background so they read the same in light and dark mode.
+
+Every line, marker set and bar a function draws carries a ``gid`` (``artist.get_gid()``) that
+names what it shows, such as ``"entropy"`` or ``"best eps=0.1"``, so that a test can find each
+artist and check its data against an independent formula (``tests/test_figures.py``).
 """
 
 import math
@@ -32,10 +36,11 @@ def binary_entropy(points=201):
     p = torch.linspace(0, 1, points, dtype=torch.float64)
     h = info.entropy(torch.stack([p, 1 - p], dim=-1), base=2)
     fig, ax = new_figure()
-    ax.plot(_np(p), _np(h), color="tab:blue", lw=2)
-    ax.axvline(0.5, color="gray", ls=":", lw=1)
+    ax.plot(_np(p), _np(h), color="tab:blue", lw=2, gid="entropy")
+    ax.axvline(0.5, color="gray", ls=":", lw=1, gid="fair coin")
+    # the chapter's two games: the fair coin and the nine-in-ten coin
     ax.scatter([0.5, 0.9], [1.0, float(info.entropy(torch.tensor([0.9, 0.1], dtype=torch.float64), base=2))],
-               color="tab:red", zorder=3)
+               color="tab:red", zorder=3, gid="games")
     ax.set_xlabel("p = probability of heads")
     ax.set_ylabel("H(p, 1 - p)  [bits]")
     ax.set_title("Entropy of a coin: largest for a fair coin")
@@ -48,13 +53,13 @@ def surprise_curve(points=400):
     """Plot ``-log q`` in nats against the probability ``q`` given to the true class. Defined in "Cross-entropy"."""
     q = torch.linspace(0.005, 1, points, dtype=torch.float64)
     fig, ax = new_figure()
-    ax.plot(_np(q), _np(-torch.log(q)), color="tab:blue", lw=2)
+    ax.plot(_np(q), _np(-torch.log(q)), color="tab:blue", lw=2, gid="loss")
     ax.set_xlabel("q = probability the model gives to the true class")
     ax.set_ylabel("loss = -log q  [nats]")
     ax.set_title("A confident wrong answer costs without limit")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 5.5)
-    ax.axhline(math.log(2), color="gray", ls=":", lw=1)
+    ax.axhline(math.log(2), color="gray", ls=":", lw=1, gid="log 2")
     return fig
 
 
@@ -63,8 +68,8 @@ def kl_pair(p, q, labels=("p", "q")):
     p, q = torch.as_tensor(p).detach().cpu(), torch.as_tensor(q).detach().cpu()
     outcomes = torch.arange(p.numel())
     fig, ax = new_figure()
-    ax.bar(_np(outcomes - 0.2), _np(p), width=0.4, label=labels[0], color="tab:blue")
-    ax.bar(_np(outcomes + 0.2), _np(q), width=0.4, label=labels[1], color="tab:orange")
+    ax.bar(_np(outcomes - 0.2), _np(p), width=0.4, label=labels[0], color="tab:blue", gid=labels[0])
+    ax.bar(_np(outcomes + 0.2), _np(q), width=0.4, label=labels[1], color="tab:orange", gid=labels[1])
     forward = float(info.kl_divergence(p, q))
     backward = float(info.kl_divergence(q, p))
     ax.set_title(f"KL({labels[0]}‖{labels[1]}) = {forward:.4f} nats,   "
@@ -77,17 +82,23 @@ def kl_pair(p, q, labels=("p", "q")):
 
 
 def margin_curve(low=-6.0, high=6.0, points=241):
-    """Plot the two-class loss against the logit margin ``x_true - x_other``. Defined in "Two classes or many"."""
+    """Plot the two-class loss against the logit margin ``x_true - x_other``. Defined in "Two classes or many".
+
+    The red dots are the margins of the chapter's four batches: scores of ±1 and ±3 for the
+    right or the wrong class, margins 2, 6, -2 and -6.
+    """
     from lib import functional
 
     margin = torch.linspace(low, high, points, dtype=torch.float64)
     logits = torch.stack([torch.zeros_like(margin), margin], dim=1)  # class 1 is the true class
     loss = functional.cross_entropy(logits, torch.ones(points, dtype=torch.long), reduction="none")
     fig, ax = new_figure()
-    ax.plot(_np(margin), _np(loss), color="tab:blue", lw=2, label="cross-entropy = log(1 + exp(-margin))")
-    ax.plot(_np(margin), _np(torch.clamp(-margin, min=0)), color="gray", ls="--", lw=1, label="max(0, -margin)")
-    for m in (-3, -1, 1, 3):
-        ax.scatter([m], [math.log1p(math.exp(-m))], color="tab:red", zorder=3)
+    ax.plot(_np(margin), _np(loss), color="tab:blue", lw=2, label="cross-entropy = log(1 + exp(-margin))",
+            gid="loss")
+    ax.plot(_np(margin), _np(torch.clamp(-margin, min=0)), color="gray", ls="--", lw=1, label="max(0, -margin)",
+            gid="hinge")
+    batches = (-6, -2, 2, 6)
+    ax.scatter(batches, [math.log1p(math.exp(-m)) for m in batches], color="tab:red", zorder=3, gid="batches")
     ax.set_xlabel("logit margin  x[true] - x[other]")
     ax.set_ylabel("loss  [nats]")
     ax.set_title("Two classes: the loss depends only on the margin")
@@ -107,8 +118,8 @@ def label_smoothing_curve(n_classes=5, epsilons=(0.0, 0.1, 0.3), points=300):
     for eps in epsilons:
         loss = functional.cross_entropy(probs.log(), target, reduction="none", label_smoothing=eps)
         best = 1 - eps + eps / n_classes
-        line, = ax.plot(_np(q_true), _np(loss), lw=2, label=f"label_smoothing = {eps}")
-        ax.axvline(best, color=line.get_color(), ls=":", lw=1)
+        line, = ax.plot(_np(q_true), _np(loss), lw=2, label=f"label_smoothing = {eps}", gid=f"loss eps={eps}")
+        ax.axvline(best, color=line.get_color(), ls=":", lw=1, gid=f"best eps={eps}")
     ax.set_xlabel(f"probability of the true class ({n_classes} classes, the rest shared equally)")
     ax.set_ylabel("loss  [nats]")
     ax.set_title("Label smoothing moves the best prediction below 1 (dotted)")
@@ -130,7 +141,8 @@ BENCHMARK_METRICS = {"forward_backward_ms": "forward + backward  [ms]",
 def benchmark_results(rows, metric="forward_backward_ms"):
     """Bar charts of one benchmark column per implementation, one panel per size. Defined in "on a GPU".
 
-    ``metric`` is ``"forward_backward_ms"`` or ``"peak_memory_mib"``; a missing value is no bar.
+    ``metric`` is ``"forward_backward_ms"`` or ``"peak_memory_mib"``; a missing value is no bar
+    (a bar of height nan). Each bar's ``gid`` is ``"<implementation> | <machine>, malloc=<malloc>"``.
     """
     if metric not in BENCHMARK_METRICS:
         raise ValueError(f"metric must be one of {sorted(BENCHMARK_METRICS)}, got {metric!r}")
@@ -148,8 +160,10 @@ def benchmark_results(rows, metric="forward_backward_ms"):
                          and f"{r['machine']}, malloc={r['malloc']}" == setup]
                 values.append(float(match[0][metric]) if match and match[0][metric] else float("nan"))
             positions = [i + (k - (len(setups) - 1) / 2) * width for i in range(len(implementations))]
-            ax.bar(positions, values, width=width, label=setup if ax is axes[0] else None,
-                   color=plt.cm.tab10(k))
+            bars = ax.bar(positions, values, width=width, label=setup if ax is axes[0] else None,
+                          color=plt.cm.tab10(k))
+            for bar, name in zip(bars, implementations, strict=True):
+                bar.set_gid(f"{name} | {setup}")
         ax.set_xticks(range(len(implementations)), implementations)
         ax.set_title(f"N = {n}, C = {c}")
         ax.set_xlabel("implementation")
