@@ -163,12 +163,18 @@ def notebooks():
     return [(path, json.loads(path.read_text(encoding="utf-8"))) for path in guards.chapter_notebooks()]
 
 
+def shows_a_figure(cell, function):
+    """Whether ``cell`` draws ``plots.<function>(...)`` on the page (a check cell only inspects it)."""
+    return (cell["cell_type"] == "code" and f"plots.{function}(" in source(cell)
+            and guards.CHECK not in cell.get("metadata", {}).get("tags", []))
+
+
 def figure_cells(function):
     """``(notebook, index, call)`` of every chapter cell that draws ``plots.<function>(...)``."""
     found = []
     for _, nb in notebooks():
         for index, cell in enumerate(nb["cells"]):
-            if cell["cell_type"] == "code" and f"plots.{function}(" in source(cell):
+            if shows_a_figure(cell, function):
                 calls = [node for node in ast.walk(ast.parse(source(cell))) if isinstance(node, ast.Call)
                          and isinstance(node.func, ast.Attribute) and node.func.attr == function]
                 assert len(calls) == 1
@@ -358,13 +364,13 @@ def test_surprise_curve_matches_the_chapters_table():
     for q_true, value in inside:
         # -log q is linear in log q: interpolating the drawn points in log q reads the curve exactly
         assert np.interp(math.log(q_true), np.log(q), loss) == pytest.approx(value, abs=PRINTED_4)
-    # "log 2 (the dotted line) when it is one half"; alt: "log 2 at one half, zero at q = 1"
+    # alt: "a dotted horizontal line at log 2 meets it at q = one half", "down to zero at q = 1"
     half = dict(rows)[0.5]
     assert hline_y(ax, art["log 2"]) == pytest.approx(half, abs=PRINTED_4)
     assert np.interp(math.log(0.5), np.log(q), loss) == pytest.approx(half, abs=PRINTED_4)
-    assert "log 2 at one half" in alt and "zero at q = 1" in alt
+    assert "dotted horizontal line at log 2 meets it at q = one half" in alt and "down to zero at q = 1" in alt
     assert q[-1] == 1 and loss[-1] == 0
-    assert "very large near q = 0" in alt and loss[0] > 5  # the largest value drawn, at the left end
+    assert "above 5 nats" in alt and loss[0] > 5  # the largest value drawn, at the left end
     assert "−log q" in caption and "-log q" in ax.get_ylabel()
 
 
@@ -572,14 +578,19 @@ def test_label_smoothing_curve_matches_the_chapter():
     listed = re.search(r"label_smoothing ((?:\d+\.\d+(?:, | and )?)+)", caption)
     assert listed and [float(v) for v in re.split(r", | and ", listed.group(1))] == list(epsilons)
     assert "dotted lines mark each minimum" in caption
-    # alt: "Three loss curves ... among five classes; with smoothing the minimum moves below 1"
+    # alt: "Three loss curves ... among five classes; with smoothing each curve has its minimum below 1"
     count = re.search(r"(\w+) loss curves", alt)
     assert count and WORDS[count.group(1).lower()] == len(epsilons)
     classes = re.search(r"among (\w+) classes", alt)
     assert classes and WORDS[classes.group(1)] == n_classes
-    assert "minimum moves below 1" in alt
+    assert "with smoothing each curve has its minimum below 1" in alt
     for e in epsilons:
         assert (vline_x(ax, art[f"best eps={e}"]) < 1) == (e > 0)
+    # caption: "all three curves cross at q = 1/5, where the loss is log 5 for every ε"; alt: "one fifth"
+    assert f"cross at q = 1/{n_classes}" in caption and f"log {n_classes} for every" in caption
+    assert "at probability one fifth" in alt and n_classes == 5
+    for e in epsilons:
+        assert np.interp(1 / n_classes, *xy(art[f"loss eps={e}"])) == pytest.approx(math.log(n_classes), abs=1e-3)
 
 
 # --------------------------------------------------------------------------------------------
@@ -707,7 +718,7 @@ FIGURE_FUNCTIONS = ["binary_entropy", "surprise_curve", "kl_pair", "margin_curve
 RECORDED_WITH = "3.11.2"
 #: Chapters whose stored figure predates a deliberate change to lib.plots: re-execute them
 #: (python -m tools.reexecute chapters/<name>) and remove them here.
-STALE = {"23_two_classes.ipynb": "margin_curve's dots moved to the four batches' margins (-6, -2, 2, 6)"}
+STALE = {}
 
 
 def redraw(nb, index, call):
@@ -736,7 +747,7 @@ def stored_figures():
         for index, cell in enumerate(nb["cells"]):
             src = source(cell)
             for function in FIGURE_FUNCTIONS:
-                if cell["cell_type"] == "code" and f"plots.{function}(" in src:
+                if shows_a_figure(cell, function):
                     (call,) = [n for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Call)
                                and isinstance(n.func, ast.Attribute) and n.func.attr == function]
                     pngs = [o["data"]["image/png"] for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
