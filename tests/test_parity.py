@@ -35,6 +35,17 @@ with warnings.catch_warnings():
     from torch.testing._internal.common_modules import ModuleErrorEnum, module_db  # noqa: E402
 hypothesis.settings.load_profile(_profile)
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Thousands of tiny calls: one intra-op thread. With torch's default pool, every small kernel
+    wakes the other threads, which costs milliseconds per call on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 TOL = {torch.float64: dict(rtol=1e-10, atol=1e-10), torch.float32: dict(rtol=1e-5, atol=1e-5)}
 
 # OpInfo (name, variant) -> lib.functional function
