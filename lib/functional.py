@@ -104,7 +104,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     _check_nll_shapes(input, target)
     class_dim = 0 if input.dim() == 1 else 1
     n_classes = input.size(class_dim)
-    _check_weight(weight, n_classes, input)
+    weight = _check_weight(weight, n_classes, input)
+    _check_spatial_target(input, target, reduction)
     target = target.reshape(()) if input.dim() == 1 else target
 
     ignored = target == ignore_index
@@ -153,13 +154,17 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         weight = weight.expand(torch.broadcast_shapes(target.size(), weight.size()))
     if target.dtype != input.dtype:
         raise RuntimeError(f"Found dtype {_name(target.dtype)} but expected {_name(input.dtype)}")
+    if not input.is_floating_point():
+        raise NotImplementedError(f'"binary_cross_entropy" not implemented for {_name(input.dtype)!r}')
+    if weight is not None:
+        _check_in_place(input, weight)
     if (~((input >= 0) & (input <= 1))).any():
         raise RuntimeError("all elements of input should be between 0 and 1")
     log_x = input.log().clamp(min=-100)
     log_1mx = (-input).log1p().clamp(min=-100)
     losses = (target - 1) * log_1mx - target * log_x
     if weight is not None:
-        losses = losses * weight
+        losses = (losses * weight).to(input.dtype)  # torch multiplies in place: the input's dtype
     return _reduce(losses, reduction)
 
 
@@ -169,6 +174,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     reduction = _reduction(size_average, reduce, reduction)
     if target.size() != input.size():
         raise ValueError(f"Target size ({target.size()}) must be the same as input size ({input.size()})")
+    if not input.is_floating_point():
+        raise NotImplementedError(f'"log_sigmoid_cpu" not implemented for {_name(input.dtype)!r}')
     if not target.is_floating_point():
         raise RuntimeError(
             f"result type {_name(input.dtype)} can't be cast to the desired output type "
@@ -176,10 +183,14 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         )
     log_sigmoid = -((-input).clamp(min=0) + (-input.abs()).exp().log1p())
     if pos_weight is not None:
-        log_sigmoid = log_sigmoid * ((pos_weight - 1) * target + 1)
-    losses = (1 - target) * input - log_sigmoid
+        log_weight = (pos_weight - 1) * target + 1
+        _check_in_place(log_sigmoid, log_weight)
+        log_sigmoid = (log_sigmoid * log_weight).to(input.dtype)
+    # torch works in place on (1 - target): the loss has the target's dtype and shape
+    losses = ((1 - target) * input - log_sigmoid).to(target.dtype)
     if weight is not None:
-        losses = losses * weight
+        _check_in_place(losses, weight)
+        losses = (losses * weight).to(target.dtype)
     return _reduce(losses, reduction)
 
 
@@ -196,6 +207,8 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
         )
     if reduction != "batchmean" and reduction not in _REDUCTIONS:
         raise ValueError(f"{reduction} is not a valid value for reduction")
+    if not input.is_floating_point() or not target.is_floating_point():
+        raise RuntimeError("kl_div: Integral inputs not supported.")
     if log_target:
         losses = target.exp() * (target - input)
     else:
@@ -222,25 +235,28 @@ def _softmax_input(input, dim, dtype, name, stacklevel):
             "Change the call to include dim=X as an argument.",
             stacklevel=stacklevel,
         )
-    x = input if dtype is None else input.to(dtype)
-    if not x.is_floating_point():
-        raise NotImplementedError(f'"{name}" not implemented for {_name(x.dtype)!r}')
-    if x.dim() > 0:
-        x.size(dim)  # torch's IndexError for a dim out of range
+    if input.dim() > 0:
+        input.size(dim)  # torch's IndexError for a dim out of range
     elif dim not in (0, -1):
         raise IndexError(f"Dimension out of range (expected to be in range of [-1, 0], but got {dim})")
+    x = input if dtype is None else input.to(dtype)
+    if not x.is_floating_point() and x.numel():  # torch returns an empty integer tensor as it is
+        raise NotImplementedError(f'"{name}" not implemented for {_name(x.dtype)!r}')
     return x, dim
 
 
 def _cross_entropy_class_indices(input, target, weight, ignore_index, reduction):
     """log_softmax followed by nll_loss, done in one step (see :class:`_SoftmaxCrossEntropy`)."""
-    if not input.is_floating_point():
+    if input.dim() == 0:  # torch's log_softmax along dim 1 fails first
+        raise IndexError("Dimension out of range (expected to be in range of [-1, 0], but got 1)")
+    if not input.is_floating_point() and input.numel():
         raise NotImplementedError(f'"log_softmax" not implemented for {_name(input.dtype)!r}')
     _check_nll_shapes(input, target)
     batched = input.unsqueeze(0) if input.dim() == 1 else input
     target = target.reshape(1) if input.dim() == 1 else target
     n_classes = batched.size(1)
-    _check_weight(weight, n_classes, input)
+    weight = _check_weight(weight, n_classes, input)
+    _check_spatial_target(input, target, reduction)
 
     ignored = target == ignore_index
     index = torch.where(ignored, torch.zeros_like(target), target).long()
@@ -303,18 +319,18 @@ def _cross_entropy_probabilities(input, target, weight, ignore_index, reduction,
         )
     if ignore_index >= 0:
         raise RuntimeError("ignore_index is not supported for floating point target")
+    n_classes = input.size(class_dim)  # torch's IndexError for a 0-d input
+    if weight is not None and (weight.numel() != n_classes or weight.dim() != 1):
+        raise RuntimeError(
+            f"cross_entropy: weight tensor should be defined either for all {n_classes} classes "
+            f"or no classes but got weight tensor of shape: {list(weight.shape)}"
+        )
+    log_probs = log_softmax(input, class_dim)
     if label_smoothing > 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
-    n_classes = input.size(class_dim)
-    log_probs = log_softmax(input, class_dim)
     if label_smoothing > 0.0:
         target = target * (1 - label_smoothing) + label_smoothing / n_classes
     if weight is not None:
-        if weight.numel() != n_classes or weight.dim() != 1:
-            raise RuntimeError(
-                f"cross_entropy: weight tensor should be defined either for all {n_classes} classes "
-                f"or no classes but got weight tensor of shape: {list(weight.shape)}"
-            )
         log_probs = log_probs * weight.view(_class_shape(input, class_dim))
     losses = -(log_probs * target).sum(class_dim)
     if reduction == "mean":
@@ -326,6 +342,12 @@ def _smooth_class_indices(log_probs, target, weight, ignore_index, reduction, la
                           class_dim, nll):
     """The ε/C · Σ_c (-w_c log p_c) term of label smoothing, with the weighted-mean denominator."""
     n_classes = log_probs.size(class_dim)
+    if weight is not None and weight.dim() != 1:  # torch views the weight as (1, C, 1, ...) by its size(0)
+        shape = [1] * log_probs.dim()
+        shape[class_dim] = weight.size(0)
+        raise RuntimeError(f"shape '{shape}' is invalid for input of size {weight.numel()}")
+    if log_probs.dim() == 1 and target.dim() == 1:  # torch masks the () loss in place with a (1,) mask
+        raise RuntimeError("output with shape [] doesn't match the broadcast shape [1]")
     if input_is_unbatched := log_probs.dim() == 1:
         target = target.reshape(())
     ignored = target == ignore_index
@@ -345,39 +367,65 @@ def _smooth_class_indices(log_probs, target, weight, ignore_index, reduction, la
 
 
 def _check_nll_shapes(input, target):
+    """torch's shape and dtype checks of ``nll_loss``, in torch's order (the order decides the class)."""
     if input.dim() < 1:
         raise ValueError(f"Expected 1 or more dimensions (got {input.dim()})")
-    if input.dim() == 1:
-        if target.dim() > 1 or (target.dim() == 1 and target.numel() != 1):
-            raise ValueError(
-                f"For 1D input, 1D target must have size 1, but got target size: {target.numel()}"
-            )
-    elif target.dim() == 0 or input.size(0) != target.size(0):
+    if input.dim() != 1:
         got = target.size(0) if target.dim() > 0 else 0
-        raise ValueError(f"Expected input batch_size ({input.size(0)}) to match target batch_size ({got}).")
+        if input.size(0) != got:
+            raise ValueError(f"Expected input batch_size ({input.size(0)}) to match target batch_size ({got}).")
     if input.dim() <= 2:
         if target.dim() > 1:
             raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
         if target.dtype not in (torch.int64, torch.uint8):
             raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_name(target.dtype)}")
-    else:
-        expected = (input.size(0),) + tuple(input.shape[2:])
-        if tuple(target.shape) != expected:
-            raise RuntimeError(f"Expected target size {list(expected)}, got {list(target.shape)}")
-        if target.dtype != torch.int64:
-            raise RuntimeError(f"expected scalar type Long but found {_name(target.dtype)}")
+        if input.dim() == 1 and target.dim() == 1 and target.numel() != 1:
+            raise ValueError(
+                f"For 1D input, 1D target must have size 1, but got target size: {target.numel()}"
+            )
+        if input.dim() == 2 and target.dim() == 0:  # an empty batch against a 0-d target
+            raise IndexError("Dimension specified as 0 but tensor has no dimensions")
+        return
+    expected = (input.size(0),) + tuple(input.shape[2:])
+    if tuple(target.shape) != expected:
+        raise RuntimeError(f"Expected target size {list(expected)}, got {list(target.shape)}")
+    if target.dtype not in (torch.int64, torch.uint8):
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_name(target.dtype)}")
+
+
+def _check_spatial_target(input, target, reduction):
+    """For 3 or more input dimensions torch's kernel takes int64 targets only (none at all: any)."""
+    if input.dim() > 2 and target.dtype != torch.int64 and (target.numel() or reduction == "none"):
+        raise RuntimeError(f"expected scalar type Long but found {_name(target.dtype)}")
 
 
 def _check_weight(weight, n_classes, input):
-    if weight is None:
-        return
-    if weight.numel() != n_classes or weight.dim() != 1:
+    """torch's weight checks; returns the weight as one value per class.
+
+    For inputs of 3 or more dimensions torch accepts any weight with one element per class
+    (a ``(1, C)`` weight too); for 1-d and 2-d inputs it must be 1-d.
+    """
+    if weight is not None and input.dim() > 2 and weight.numel() != n_classes:
+        raise RuntimeError("weight tensor should be defined either for all or no classes")
+    if weight is not None and input.dim() <= 2 and (weight.numel() != n_classes or weight.dim() != 1):
         raise RuntimeError(
             f"weight tensor should be defined either for all {n_classes} classes or no classes "
             f"but got weight tensor of shape: {list(weight.shape)}"
         )
+    if not input.is_floating_point():
+        raise NotImplementedError(f'"nll_loss_out_frame" not implemented for {_name(input.dtype)!r}')
+    if weight is None:
+        return None
     if weight.dtype != input.dtype:
         raise RuntimeError(f"expected scalar type {_name(input.dtype)} but found {_name(weight.dtype)}")
+    return weight.reshape(-1)
+
+
+def _check_in_place(out, other):
+    """torch's error when ``out *= other`` would have to grow ``out``."""
+    shape = torch.broadcast_shapes(out.shape, other.shape)  # torch's RuntimeError if incompatible
+    if shape != out.shape:
+        raise RuntimeError(f"output with shape {list(out.shape)} doesn't match the broadcast shape {list(shape)}")
 
 
 def _check_bounds(index, ignored, n_classes):

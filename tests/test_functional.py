@@ -50,7 +50,11 @@ FORBIDDEN += [(torch._C._nn, name) for name in ["nll_loss", "nll_loss_nd", "nll_
 
 
 def test_not_a_wrapper_around_torch(monkeypatch):
-    """Every public function still works with torch's own softmax and loss kernels switched off."""
+    """Every public function still works with torch's own softmax and loss kernels switched off.
+
+    This patches module attributes only; tests/test_not_a_wrapper.py watches every operator
+    that reaches the dispatcher, whatever the route (``torch.special``, ``torch.ops.aten``, ...).
+    """
     for owner, name in FORBIDDEN:
         def refuse(*args, _name=name, **kwargs):
             raise AssertionError(f"lib.functional called torch's {_name}")
@@ -137,7 +141,11 @@ reductions = st.sampled_from(["none", "mean", "sum"])
 
 
 def torch_gather_bug(target, weight, label_smoothing):
-    """torch 2.13 fails (gather needs int64) for uint8 targets with weight and label smoothing; lib accepts them."""
+    """torch 2.13 fails (gather needs int64) for uint8 targets with weight and label smoothing; lib accepts them.
+
+    A deliberate deviation, kept: lib returns torch's value for the same targets as int64
+    (tests/test_argument_checks.py checks that too).
+    """
     return target.dtype == torch.uint8 and weight is not None and label_smoothing > 0
 
 
