@@ -2,13 +2,20 @@
 
 Every public function mirrors the function of the same name in :mod:`torch.nn.functional`:
 same arguments (the deprecated ``size_average`` and ``reduce`` included), same result shape
-and dtype, same values, and the same exception class on bad input. None of them calls torch's
+and dtype, the same values (in float32 and float64; in float16 and bfloat16 see below), and
+the same exception class on bad input. None of them calls torch's
 softmax, log_softmax, logsumexp or loss functions: each is built from ``exp``, ``log``,
 ``amax``, ``sum``, ``gather`` and ``where`` so a reader can see how the number is made.
 ``softmax`` and ``log_softmax`` also write their gradient out by hand (an
 ``autograd.Function``), which saves memory and time over differentiating each step, and so
 does ``cross_entropy`` with class indices: its backward pass is the book's formula
 ``weight[y] · (softmax(x) - one_hot(y))``.
+
+Half precision: ``lib`` computes in float32 and rounds each result to the input's dtype once
+(a per-sample loss, then the reduction of those 16-bit losses). torch 2.13's CPU kernels keep
+some intermediates in 16 bits (``log_softmax`` its log-sum-exp, ``nll_loss`` its partial sums),
+so 16-bit results can differ from torch's in the last bits, or by more after a reduction;
+chapter "Numerical stability" shows both.
 
 One difference on a GPU: a class index out of range raises the CPU's ``IndexError`` (the
 check reads one boolean back from the device, a synchronisation), where torch's CUDA kernel
@@ -223,7 +230,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 
 
 def _upcast(x):
-    """Half precision is computed in float32, as torch does, and cast back at the end."""
+    """Half precision is computed in float32 and cast back at the end (torch keeps some 16-bit intermediates)."""
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
