@@ -11,8 +11,10 @@ softmax, log_softmax, logsumexp or loss functions: each is built from ``exp``, `
 does ``cross_entropy`` with class indices: its backward pass is the book's formula
 ``weight[y] · (softmax(x) - one_hot(y))``.
 
-Half precision: ``lib`` computes in float32 and rounds each result to the input's dtype once
-(a per-sample loss, then the reduction of those 16-bit losses). torch 2.13's CPU kernels keep
+Half precision: ``lib`` computes each per-sample loss in float32 from the 16-bit logits and
+rounds it to the input's dtype; a reduction then adds those 16-bit losses with ``Tensor.sum``
+(one rounding) and, for the mean, divides by N in the input's dtype (N itself rounded: 257 is
+256 in bfloat16). torch 2.13's CPU kernels keep
 some intermediates in 16 bits (``log_softmax`` its log-sum-exp, ``nll_loss`` its partial sums),
 so 16-bit results can differ from torch's in the last bits, or by more after a reduction;
 chapter "Numerical stability" shows both.
