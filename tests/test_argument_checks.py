@@ -173,7 +173,7 @@ def test_classification_options_sampled(fn):
     grid = list(itertools.product(list(shape_grid()), *OPTIONS.values()))
     failures = []
     for (input_kind, target_kind), *options in random.Random(11).sample(grid, 2500):
-        kwargs = dict(zip(OPTIONS, options))
+        kwargs = dict(zip(OPTIONS, options, strict=True))
         if fn == "nll_loss":
             kwargs.pop("label_smoothing")
         problem = classification_case(fn, input_kind, target_kind, **kwargs)
@@ -269,7 +269,7 @@ def test_binary_options_sampled(fn):
     grid = list(itertools.product(shapes, *BINARY_OPTIONS.values()))
     failures = []
     for (input_kind, target_kind), *options in random.Random(12).sample(grid, 1500):
-        kwargs = dict(zip(BINARY_OPTIONS, options))
+        kwargs = dict(zip(BINARY_OPTIONS, options, strict=True))
         problem = binary_case(fn, input_kind, target_kind, **kwargs)
         if problem:
             failures.append(f"{input_kind} input, {target_kind} target, {kwargs}: {problem}")
@@ -286,8 +286,8 @@ def test_softmax_arguments_exhaustive(fn):
     for shape, input_dtype, dim, dtype in itertools.product(
             shapes, DTYPES, [None, 0, 1, -1, 2, -3], [None, torch.float64, torch.float16, torch.int64]):
         x = (torch.randn(shape, generator=torch.Generator().manual_seed(4)) * 3).to(input_dtype)
-        problem = disagreement(lambda: getattr(L, fn)(x, dim, dtype=dtype),
-                               lambda: getattr(F, fn)(x, dim, dtype=dtype), x)
+        problem = disagreement(lambda x=x, dim=dim, dtype=dtype: getattr(L, fn)(x, dim, dtype=dtype),
+                               lambda x=x, dim=dim, dtype=dtype: getattr(F, fn)(x, dim, dtype=dtype), x)
         if problem:
             failures.append(f"{shape} {input_dtype}, dim={dim}, dtype={dtype}: {problem}")
     assert not failures, f"{len(failures)} disagreements:\n" + "\n".join(failures[:40])

@@ -439,7 +439,7 @@ def test_kl_pair_is_the_chapters_pair():
     caption, alt = caption_and_alt(nb["cells"][index])
     count = re.search(r"over (\w+) outcomes", alt)
     assert count and WORDS[count.group(1)] == len(p)
-    for label, values in (("p", p), ("q", q)):
+    for label, _values in (("p", p), ("q", q)):
         listed = re.search(rf"\b{label} is ((?:\d+\.\d+(?:, )?)+)", alt)
         assert listed, f"the alt text does not list {label}"
         quoted = listed.group(1).split(", ")
@@ -536,7 +536,7 @@ def check_label_smoothing(n_classes, epsilons, points=300):
         np.testing.assert_allclose(loss, smoothed_loss(q, eps, n_classes), rtol=0, atol=1e-10)
         assert bottom <= loss.min() and loss.max() <= top  # the whole curve is visible
         # the dotted line marks the minimum of the loss over (0, 1], found numerically
-        where, step = numeric_argmin(lambda g: smoothed_loss(g, eps, n_classes), 1e-6, 1.0)
+        where, step = numeric_argmin(lambda g, eps=eps: smoothed_loss(g, eps, n_classes), 1e-6, 1.0)
         assert vline_x(ax, best) == pytest.approx(where, abs=step)
         assert best.get_linestyle() == ":"
         assert to_rgba(best.get_color()) == to_rgba(line.get_color()) == to_rgba(handle.get_color())
@@ -628,7 +628,7 @@ def check_benchmark(rows, metric):
         assert set(art) == {f"{name} | {setup}" for name in IMPLEMENTATIONS for setup in setups}
         for name in IMPLEMENTATIONS:
             group = []
-            for k, setup in enumerate(setups):
+            for _k, setup in enumerate(setups):
                 ((centre, height, bar_width),) = bars(art[f"{name} | {setup}"])
                 match = [r for r in rows if (int(r["N"]), int(r["C"])) == (n, c) and r["implementation"] == name
                          and f"{r['machine']}, malloc={r['malloc']}" == setup]

@@ -206,7 +206,8 @@ def test_catches_a_check_cell_without_hide_input():
     [
         {"output_type": "stream", "name": "stdout", "text": "ok\n"},
         {"output_type": "execute_result", "execution_count": 3, "metadata": {}, "data": {"text/plain": "True"}},
-        {"output_type": "display_data", "metadata": {}, "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}},
+        {"output_type": "display_data", "metadata": {},
+         "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}},
     ],
 )
 def test_catches_a_check_cell_with_an_output(output):

@@ -58,6 +58,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from lib import functional as L
 
+
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     """Thousands of tiny calls: one intra-op thread. With torch's default pool, every small kernel
@@ -155,7 +156,7 @@ def run_recorded(call, inputs, second_order=False):
             out = call()
             grads = _grad(out.sum(), inputs, create_graph=second_order)
             if second_order:
-                used = [(g, x) for g, x in zip(grads, inputs) if g is not None and g.requires_grad]
+                used = [(g, x) for g, x in zip(grads, inputs, strict=True) if g is not None and g.requires_grad]
                 if used:
                     _grad(sum((g * g).sum() for g, _ in used), [x for _, x in used])
     return seen
@@ -227,7 +228,8 @@ def test_softmax_and_log_softmax_reach_no_forbidden_op(shape, dtype):
     x = torch.randn(shape, generator=_gen(3), dtype=torch.float64).to(dtype).requires_grad_()
     for fn, dim, out_dtype in itertools.product([L.softmax, L.log_softmax], [None, 0, -1],
                                                 [None, torch.float64]):
-        seen = run_recorded(lambda: fn(x, dim, dtype=out_dtype), [x], second_order=dtype == torch.float64)
+        seen = run_recorded(lambda fn=fn, dim=dim, out_dtype=out_dtype: fn(x, dim, dtype=out_dtype), [x],
+                            second_order=dtype == torch.float64)
         assert not forbidden(seen), (fn.__name__, dim, out_dtype, forbidden(seen))
 
 
@@ -243,12 +245,13 @@ def test_binary_losses_reach_no_forbidden_op(shape, dtype, reduction):
     pos_weight = (torch.rand(last, generator=_gen(8), dtype=torch.float64) * 3).to(dtype).requires_grad_()
     second = dtype == torch.float64
     for w, pw in itertools.product([None, weight], [None, pos_weight]):
-        seen = run_recorded(lambda: L.binary_cross_entropy_with_logits(logits, target, w, reduction=reduction,
-                                                                       pos_weight=pw),
+        seen = run_recorded(lambda w=w, pw=pw: L.binary_cross_entropy_with_logits(logits, target, w,
+                                                                                   reduction=reduction,
+                                                                                   pos_weight=pw),
                             [logits, target] + ([pw] if pw is not None else []), second)
         assert not forbidden(seen), forbidden(seen)
     for w in [None, weight]:
-        seen = run_recorded(lambda: L.binary_cross_entropy(probs, target, w, reduction=reduction),
+        seen = run_recorded(lambda w=w: L.binary_cross_entropy(probs, target, w, reduction=reduction),
                             [probs, target], second)
         assert not forbidden(seen), forbidden(seen)
 
@@ -263,7 +266,8 @@ def test_kl_div_reaches_no_forbidden_op(shape, dtype, reduction):
         p.view(-1)[0] = 0.0  # the 0 · log 0 = 0 case
     for log_target in [False, True]:
         target = (p.log() if log_target else p).to(dtype).requires_grad_()
-        seen = run_recorded(lambda: L.kl_div(log_q, target, reduction=reduction, log_target=log_target),
+        seen = run_recorded(lambda target=target, log_target=log_target: L.kl_div(log_q, target, reduction=reduction,
+                                                                                  log_target=log_target),
                             [log_q, target], second_order=dtype == torch.float64)
         assert not forbidden(seen), forbidden(seen)
 
@@ -273,12 +277,12 @@ def test_legacy_arguments_reach_no_forbidden_op():
     y = torch.tensor([0, 2, 1, 1])
     p = torch.rand(4, 3)
     for size_average, reduce in [(True, None), (False, None), (None, False), (False, True)]:
-        for call in [lambda: L.cross_entropy(x, y, size_average=size_average, reduce=reduce),
-                     lambda: L.nll_loss(x, y, size_average=size_average, reduce=reduce),
-                     lambda: L.kl_div(x, p, size_average=size_average, reduce=reduce),
-                     lambda: L.binary_cross_entropy(p.requires_grad_(), p.detach().round(),
-                                                    size_average=size_average, reduce=reduce),
-                     lambda: L.binary_cross_entropy_with_logits(x, p, size_average=size_average, reduce=reduce)]:
+        legacy = {"size_average": size_average, "reduce": reduce}
+        for call in [lambda legacy=legacy: L.cross_entropy(x, y, **legacy),
+                     lambda legacy=legacy: L.nll_loss(x, y, **legacy),
+                     lambda legacy=legacy: L.kl_div(x, p, **legacy),
+                     lambda legacy=legacy: L.binary_cross_entropy(p.requires_grad_(), p.detach().round(), **legacy),
+                     lambda legacy=legacy: L.binary_cross_entropy_with_logits(x, p, **legacy)]:
             seen = run_recorded(call, [x])
             assert not forbidden(seen), forbidden(seen)
 

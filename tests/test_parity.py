@@ -142,7 +142,7 @@ def compare(lib_call, torch_call, inputs, what):
             return "value"
     got = _grads(ours, inputs, seed=len(what))
     assert not isinstance(got, Exception), (what, got)
-    for i, (g_ours, g_theirs) in enumerate(zip(got, expected)):
+    for i, (g_ours, g_theirs) in enumerate(zip(got, expected, strict=True)):
         if g_theirs is None:
             continue
         assert g_ours is not None, (what, i)
@@ -167,14 +167,16 @@ def test_opinfo_samples(entry):
         for i, sample in enumerate(op.sample_inputs("cpu", dtype, requires_grad=requires_grad)):
             what = f"{entry} {dtype} sample {i}: {sample}"
             inputs = _tensors(sample.input, sample.args, sample.kwargs)
-            counts[compare(lambda: fn(sample.input, *sample.args, **sample.kwargs),
-                           lambda: op.op(sample.input, *sample.args, **sample.kwargs), inputs, what)] += 1
+            counts[compare(lambda sample=sample: fn(sample.input, *sample.args, **sample.kwargs),
+                           lambda sample=sample: op.op(sample.input, *sample.args, **sample.kwargs),
+                           inputs, what)] += 1
         if op.error_inputs_func is not None:
             for i, error in enumerate(op.error_inputs("cpu")):
                 sample = error.sample_input
                 assert isinstance(_quiet(op.op, sample.input, *sample.args, **sample.kwargs), error.error_type)
-                counts[compare(lambda: fn(sample.input, *sample.args, **sample.kwargs),
-                               lambda: op.op(sample.input, *sample.args, **sample.kwargs), [], f"{entry} error {i}")] += 1
+                counts[compare(lambda sample=sample: fn(sample.input, *sample.args, **sample.kwargs),
+                               lambda sample=sample: op.op(sample.input, *sample.args, **sample.kwargs),
+                               [], f"{entry} error {i}")] += 1
     assert counts["value"] + counts["gradient"] > 0, counts
 
 
@@ -192,7 +194,8 @@ def test_moduleinfo_samples(name):
             if fwd.kwargs:  # no loss module takes keyword inputs; none to map
                 continue
             what = f"{name} {dtype} sample {i}: {ctor.kwargs} {[getattr(a, 'shape', a) for a in fwd.args]}"
-            compare(lambda: call(module, *fwd.args), lambda: module(*fwd.args), _tensors(fwd.args), what)
+            compare(lambda module=module, fwd=fwd: call(module, *fwd.args),
+                    lambda module=module, fwd=fwd: module(*fwd.args), _tensors(fwd.args), what)
             seen += 1
         if info.module_error_inputs_func is None:
             continue

@@ -101,7 +101,8 @@ def test_a_torch_release_is_not_a_quoted_number():
                           {"cell_type": "code", "source": ["x = 1"], "outputs": []}]}
     assert quoted_numbers(notebook) == ["0.5981"]
     assert torch_releases(notebook) == ["2.13", "2.13.0"]
-    assert quoted_numbers({"cells": [{"cell_type": "markdown", "source": ["Python 3.11 and 2.13"]}]}) == ["3.11", "2.13"]
+    assert quoted_numbers({"cells": [{"cell_type": "markdown",
+                                      "source": ["Python 3.11 and 2.13"]}]}) == ["3.11", "2.13"]
 
 
 @pytest.mark.parametrize("path", guards.chapter_notebooks(), ids=lambda p: p.name)

@@ -167,11 +167,14 @@ def test_chapters_have_math_and_figures(site, browser):
         visit.close()
 
 
-NAVIGATION_STATE = """() => {
+NAVIGATION_STATE = (  # one JS function; the long lines are split only in this Python source
+    """() => {
   const shown = (e) => { if (!e) return false; const r = e.getBoundingClientRect(); const s = getComputedStyle(e);
     return r.width > 0 && r.height > 0 && r.right > 0 && s.visibility !== 'hidden' && s.display !== 'none'; };
-  const primary = document.querySelector('#pst-primary-sidebar-modal[open]') || document.querySelector('#pst-primary-sidebar');
-  const secondary = document.querySelector('#pst-secondary-sidebar-modal[open]') || document.querySelector('#pst-secondary-sidebar');
+  const primary = document.querySelector('#pst-primary-sidebar-modal[open]') """
+    """|| document.querySelector('#pst-primary-sidebar');
+  const secondary = document.querySelector('#pst-secondary-sidebar-modal[open]') """
+    """|| document.querySelector('#pst-secondary-sidebar');
   return {
     primaryLinks: Array.from(primary.querySelectorAll('nav.bd-docs-nav a')).filter(shown).length,
     secondaryLinks: Array.from(secondary.querySelectorAll('nav a')).filter(shown).length,
@@ -179,6 +182,7 @@ NAVIGATION_STATE = """() => {
     header: document.querySelector('#pst-header').getBoundingClientRect().height,
   };
 }"""
+)
 
 
 def _visible(page, selector):
@@ -220,7 +224,8 @@ def test_navigation_on_a_desktop(site, browser):
         assert state["searchBoxes"] == 1 and state["header"] == 0, state
         toggle = _visible(page, ".primary-toggle")
         toggle.click()
-        page.wait_for_function("() => document.querySelector('#pst-primary-sidebar').getBoundingClientRect().right <= 0")
+        page.wait_for_function("() => document.querySelector('#pst-primary-sidebar')"
+                               ".getBoundingClientRect().right <= 0")
         assert page.evaluate(NAVIGATION_STATE)["primaryLinks"] == 0
         toggle.click()
         page.wait_for_function("() => document.querySelector('#pst-primary-sidebar').getBoundingClientRect().left >= 0")
@@ -303,7 +308,8 @@ def snippets(browser, site, query):
         visit.page.wait_for_function(  # every result has been listed, with its snippet
             "() => (document.querySelector('#search-results .search-summary') || {}).textContent?.includes('finished')")
         return visit.page.evaluate(
-            "() => Array.from(document.querySelectorAll('#search-results ul.search li p.context')).map(p => p.textContent)")
+            "() => Array.from(document.querySelectorAll('#search-results ul.search li p.context'))"
+            ".map(p => p.textContent)")
     finally:
         visit.close()
 
