@@ -15,7 +15,7 @@ Half precision: ``lib`` computes each per-sample loss in float32 from the 16-bit
 rounds it to the input's dtype; a reduction then adds those 16-bit losses with ``Tensor.sum``
 (one rounding) and, for the mean, divides by N in the input's dtype (N itself rounded: 257 is
 256 in bfloat16). torch 2.13's CPU kernels keep
-some intermediates in 16 bits (``log_softmax`` its log-sum-exp, ``nll_loss`` its partial sums),
+some intermediates in 16 bits (``log_softmax`` along the last dimension its log-sum-exp, ``nll_loss`` its partial sums),
 so 16-bit results can differ from torch's in the last bits, or by more after a reduction;
 chapter "Numerical stability" shows both.
 
