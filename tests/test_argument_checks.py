@@ -37,14 +37,7 @@ DTYPES = [torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8, torch.
 C = 3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Thousands of tiny calls: one intra-op thread. With torch's default pool, every small kernel
-    wakes the other threads, which costs milliseconds per call on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def outcome(call):

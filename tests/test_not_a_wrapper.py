@@ -58,15 +58,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from lib import functional as L
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Thousands of tiny calls: one intra-op thread. With torch's default pool, every small kernel
-    wakes the other threads, which costs milliseconds per call on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 FORBIDDEN_ATEN = {

@@ -36,14 +36,7 @@ with warnings.catch_warnings():
 hypothesis.settings.load_profile(_profile)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Thousands of tiny calls: one intra-op thread. With torch's default pool, every small kernel
-    wakes the other threads, which costs milliseconds per call on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 TOL = {torch.float64: dict(rtol=1e-10, atol=1e-10), torch.float32: dict(rtol=1e-5, atol=1e-5)}
