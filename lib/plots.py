@@ -133,40 +133,28 @@ def _np(tensor):
     return tensor.detach().cpu().numpy()
 
 
-#: What :func:`benchmark_results` can draw: a column of the benchmark CSV and its axis label.
-BENCHMARK_METRICS = {"forward_backward_ms": "forward + backward  [ms]",
-                     "peak_memory_mib": "peak memory, forward + backward  [MiB]"}
+def benchmark_bars(groups, series, *, title, ylabel, xlabel="implementation"):
+    """Bars of measured values, one group per x tick, one colour per series. Defined in "on a GPU".
 
-
-def benchmark_results(rows, metric="forward_backward_ms"):
-    """Bar charts of one benchmark column per implementation, one panel per size. Defined in "on a GPU".
-
-    ``metric`` is ``"forward_backward_ms"`` or ``"peak_memory_mib"``; a missing value is no bar
-    (a bar of height nan). Each bar's ``gid`` is ``"<implementation> | <machine>, malloc=<malloc>"``.
+    ``series`` maps a legend label (such as the machine that measured) to one value per group;
+    a nan is no bar. Each bar's ``gid`` is ``"<group> | <label>"``. The figure is 6.4 inches wide
+    with text of at least 10 points, so that it stays legible on a phone.
     """
-    if metric not in BENCHMARK_METRICS:
-        raise ValueError(f"metric must be one of {sorted(BENCHMARK_METRICS)}, got {metric!r}")
-    sizes = sorted({(int(r["N"]), int(r["C"])) for r in rows})
-    setups = sorted({f"{r['machine']}, malloc={r['malloc']}" for r in rows})
-    implementations = ["torch", "lib", "naive"]
-    fig, axes = new_figure(ncols=len(sizes), figsize=(4.2 * len(sizes), 4.2))
-    axes = axes if isinstance(axes, list) else [axes]
-    width = 0.8 / len(setups)
-    for ax, (n, c) in zip(axes, sizes, strict=True):
-        for k, setup in enumerate(setups):
-            values = []
-            for name in implementations:
-                match = [r for r in rows if (int(r["N"]), int(r["C"])) == (n, c) and r["implementation"] == name
-                         and f"{r['machine']}, malloc={r['malloc']}" == setup]
-                values.append(float(match[0][metric]) if match and match[0][metric] else float("nan"))
-            positions = [i + (k - (len(setups) - 1) / 2) * width for i in range(len(implementations))]
-            bars = ax.bar(positions, values, width=width, label=setup if ax is axes[0] else None,
-                          color=plt.cm.tab10(k))
-            for bar, name in zip(bars, implementations, strict=True):
-                bar.set_gid(f"{name} | {setup}")
-        ax.set_xticks(range(len(implementations)), implementations)
-        ax.set_title(f"N = {n}, C = {c}")
-        ax.set_xlabel("implementation")
-        ax.set_ylabel(BENCHMARK_METRICS[metric])
-    fig.legend(loc="outside lower center", fontsize=8, ncols=min(len(setups), 2))
+    labels = list(series)
+    fig, ax = new_figure(figsize=(6.4, 3.2 + 0.3 * len(labels)))
+    width = 0.8 / len(labels)
+    for k, label in enumerate(labels):
+        values = [float(v) for v in series[label]]
+        if len(values) != len(groups):
+            raise ValueError(f"series {label!r} has {len(values)} values for {len(groups)} groups")
+        positions = [i + (k - (len(labels) - 1) / 2) * width for i in range(len(groups))]
+        bars = ax.bar(positions, values, width=width, label=label, color=plt.cm.tab10(k))
+        for bar, group in zip(bars, groups, strict=True):
+            bar.set_gid(f"{group} | {label}")
+    ax.set_xticks(range(len(groups)), groups, fontsize=10)
+    ax.tick_params(axis="y", labelsize=10)
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel(xlabel, fontsize=10)
+    ax.set_ylabel(ylabel, fontsize=10)
+    fig.legend(loc="outside lower center", fontsize=10, ncols=1)
     return fig

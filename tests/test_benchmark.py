@@ -2,6 +2,7 @@
 
 import csv
 
+import pytest
 import torch
 
 from benchmarks import cross_entropy as bench
@@ -79,3 +80,19 @@ def test_cpu_peak_memory_counts_full_size_tensors():
     assert lib_peak is not None and torch_peak is not None, "glibc's mallinfo2 is missing"
     assert one <= lib_peak < 1.2 * one
     assert 3 * one <= torch_peak < 3.3 * one
+
+
+def test_results_are_read_into_plain_values():
+    from benchmarks import results
+
+    rows = results.read()
+    series = results.bar_values(rows, "forward_backward_ms")
+    assert list(series) == sorted({results.setup(r) for r in rows})
+    for r in rows:
+        position = list(bench.IMPLEMENTATIONS).index(r["implementation"])
+        assert len(rows) == len({(results.setup(x), x["N"], x["C"], x["implementation"]) for x in rows})
+        if r["peak_memory_mib"]:
+            tensors = results.value(r, "peak_tensors")
+            assert tensors * int(r["N"]) * int(r["C"]) * 4 / 2**20 == pytest.approx(float(r["peak_memory_mib"]))
+        one_shape = results.bar_values([x for x in rows if (x["N"], x["C"]) == (r["N"], r["C"])], "forward_backward_ms")
+        assert one_shape[results.setup(r)][position] == float(r["forward_backward_ms"])

@@ -594,114 +594,98 @@ def test_label_smoothing_curve_matches_the_chapter():
 
 
 # --------------------------------------------------------------------------------------------
-# benchmark_results (chapter "Cross-entropy on a GPU")
+# benchmark_bars (chapter "Cross-entropy on a GPU"): one figure per logits shape or metric
 # --------------------------------------------------------------------------------------------
 
 IMPLEMENTATIONS = ["torch", "lib", "naive"]
+#: The chapter's benchmark figures: name -> (metric of benchmarks.results, logits shape or None, label).
+BENCHMARK_FIGURES = {
+    "fig-benchmark-small": ("forward_backward_ms", ("4096", "1000"), "setup"),
+    "fig-benchmark-large": ("forward_backward_ms", ("8192", "32000"), "setup"),
+    "fig-benchmark-memory": ("peak_tensors", None, "shape"),
+}
 
 
 def benchmark_rows():
-    from benchmarks import cross_entropy as bench
+    from benchmarks import results
 
-    with bench.RESULTS.open(encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    return results.read()
 
 
-def check_benchmark(rows, metric):
-    if metric == "forward_backward_ms":
-        fig = plots.benchmark_results(rows)  # the default, as the chapter calls it
-    else:
-        fig = plots.benchmark_results(rows, metric=metric)
-    sizes = sorted({(int(r["N"]), int(r["C"])) for r in rows})
-    setups = sorted({f"{r['machine']}, malloc={r['malloc']}" for r in rows})
-    assert len(fig.axes) == len(sizes)
-    width = 0.8 / len(setups)
+def legible_on_a_phone(fig):
+    """At most 6.4 inches wide and no text under 10 points."""
+    assert fig.get_figwidth() <= 6.4
+    texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_text()]
+    assert texts and min(t.get_fontsize() for t in texts) >= 10
+
+
+def check_bars(fig, series, title, ylabel):
+    """The figure draws ``series`` ({legend label: value per implementation}) and nothing else."""
+    (ax,) = fig.axes
+    assert ax.get_title() == title and ax.get_ylabel() == ylabel and ax.get_xlabel() == "implementation"
+    ticks = dict(zip([t.get_text() for t in ax.get_xticklabels()], ax.get_xticks(), strict=True))
+    assert list(ticks) == IMPLEMENTATIONS
+    art = drawn(ax)
+    assert set(art) == {f"{name} | {label}" for name in IMPLEMENTATIONS for label in series}
+    width = 0.8 / len(series)
     colours = {}
-    for ax, (n, c) in zip(fig.axes, sizes, strict=True):
-        assert ax.get_title() == f"N = {n}, C = {c}"
-        assert ax.get_xlabel() == "implementation"
-        assert ax.get_ylabel() == {"forward_backward_ms": "forward + backward  [ms]",
-                                   "peak_memory_mib": "peak memory, forward + backward  [MiB]"}[metric]
-        ticks = dict(zip([t.get_text() for t in ax.get_xticklabels()], ax.get_xticks(), strict=True))
-        assert list(ticks) == IMPLEMENTATIONS
-        art = drawn(ax)
-        assert set(art) == {f"{name} | {setup}" for name in IMPLEMENTATIONS for setup in setups}
-        for name in IMPLEMENTATIONS:
-            group = []
-            for _k, setup in enumerate(setups):
-                ((centre, height, bar_width),) = bars(art[f"{name} | {setup}"])
-                match = [r for r in rows if (int(r["N"]), int(r["C"])) == (n, c) and r["implementation"] == name
-                         and f"{r['machine']}, malloc={r['malloc']}" == setup]
-                assert len(match) <= 1
-                if match and match[0][metric]:
-                    assert height == float(match[0][metric])
-                else:
-                    assert math.isnan(height)  # a missing measurement is no bar
-                assert bar_width == pytest.approx(width)
-                assert abs(centre - ticks[name]) < 0.4  # over its implementation's tick
-                group.append(centre)
-                (rect,) = art[f"{name} | {setup}"]
-                colours.setdefault(setup, to_rgba(rect.get_facecolor()))
-                assert to_rgba(rect.get_facecolor()) == colours[setup]  # one colour per setup
-            np.testing.assert_allclose(np.diff(group), width, rtol=1e-9)  # side by side, in the legend's order
-    assert len(set(colours.values())) == len(setups)
+    for name_index, name in enumerate(IMPLEMENTATIONS):
+        group = []
+        for label, values in series.items():
+            ((centre, height, bar_width),) = bars(art[f"{name} | {label}"])
+            if math.isnan(values[name_index]):
+                assert math.isnan(height)  # a missing measurement is no bar
+            else:
+                assert height == pytest.approx(values[name_index], rel=1e-12)
+            assert bar_width == pytest.approx(width) and abs(centre - ticks[name]) < 0.4
+            group.append(centre)
+            (rect,) = art[f"{name} | {label}"]
+            colours.setdefault(label, to_rgba(rect.get_facecolor()))
+            assert to_rgba(rect.get_facecolor()) == colours[label]
+        np.testing.assert_allclose(np.diff(group), width, rtol=1e-9)  # side by side, in the legend's order
+    assert len(set(colours.values())) == len(series)
     (legend,) = fig.legends
-    assert legend_texts(legend) == setups
-    for setup, handle in zip(setups, legend.legend_handles, strict=True):
-        assert to_rgba(handle.get_facecolor()) == colours[setup]
-    return fig
+    assert legend_texts(legend) == list(series)
+    legible_on_a_phone(fig)
 
 
-@pytest.mark.parametrize("metric", sorted(plots.BENCHMARK_METRICS))
-def test_benchmark_bars_are_the_committed_results(metric):
-    rows = benchmark_rows()
-    check_benchmark(rows, metric)
+def test_benchmark_figures_draw_the_committed_results():
+    from benchmarks import results
+
+    rows = results.read()
+    cells = figure_cells("benchmark_bars")
+    names = [nb["cells"][index]["metadata"]["mystnb"]["figure"]["name"] for nb, index, _ in cells]
+    assert names == list(BENCHMARK_FIGURES)
+    for (nb, index, call), name in zip(cells, names, strict=True):
+        metric, shape, label = BENCHMARK_FIGURES[name]
+        subset = rows if shape is None else [r for r in rows if (r["N"], r["C"]) == shape]
+        assert subset
+        by = results.setup if label == "setup" else (lambda r: f"{r['N']} x {r['C']}, malloc={r['malloc']}")
+        expected = results.bar_values(subset, metric, by)
+        title = "Peak memory, forward + backward" if shape is None else f"N = {shape[0]}, C = {shape[1]}"
+        ylabel = "float32 N x C tensors" if metric == "peak_tensors" else "forward + backward  [ms]"
+        check_bars(redraw(nb, index, call), expected, title, ylabel)
+        # the caption names every machine, torch release and date that measured the rows drawn
+        caption, alt = caption_and_alt(nb["cells"][index])
+        for machine, device, release, date in results.machines(subset):
+            short = machine.split(",")[0]
+            assert short in caption and short in alt and release in caption and date in caption
+        assert ("No GPU was measured." in caption) == all(r["device"] == "cpu" for r in subset)
+        assert ("time" in caption.lower()) == (metric != "peak_tensors")
+        assert "torch, lib and the naive formula" in alt
 
 
-def test_benchmark_missing_value_and_a_second_machine():
+def test_benchmark_figure_of_a_second_machine_with_a_missing_value():
+    from benchmarks import results
+
     rows = benchmark_rows()
     gpu = [dict(r, machine="Some GPU", malloc="-", peak_memory_mib="") for r in rows if r["malloc"] == "default"]
     gpu = [r for r in gpu if r["implementation"] != "naive" or r["N"] != "4096"]  # one missing row
-    check_benchmark(rows + gpu, "forward_backward_ms")
-    check_benchmark(rows + gpu, "peak_memory_mib")
-
-
-def test_benchmark_figures_show_the_chapters_table():
-    rows = benchmark_rows()
-    cells = figure_cells("benchmark_results")
-    assert len(cells) == 2
-    column = {"forward_backward_ms": "fwd+bwd [ms]", "peak_memory_mib": "peak [MiB]"}
-    seen = set()
-    for nb, index, call in cells:
-        assert [ast.unparse(a) for a in call.args] == ["rows"]
-        metric = next((ast.literal_eval(k.value) for k in call.keywords if k.arg == "metric"), "forward_backward_ms")
-        seen.add(metric)
-        table_cell = code_cell(nb, r"csv\.DictReader", before=index)
-        assert "cross_entropy.csv" in source(table_cell)  # the chapter reads the committed results
-        fig = check_benchmark(rows, metric)
-        table = parse_table(printed(table_cell))
-        assert len(table) == len(rows)
-        heights = {}
-        for ax in fig.axes:
-            for gid, patches in drawn(ax).items():
-                heights[(ax.get_title(), gid)] = bars(patches)[0][1]
-        assert len(heights) == len(table)  # every bar is a row of the printed table
-        for row in table:
-            n, c = row["N x C"].split("x")
-            key = (f"N = {n}, C = {c}", f"{row['implementation']} | {row['machine']}, malloc={row['malloc']}")
-            value = row[column[metric]]
-            if value == "-":
-                assert math.isnan(heights[key])
-            else:
-                assert heights[key] == pytest.approx(float(value), abs=PRINTED_3)
-        # captions and alt texts: what is drawn, in which unit, per what
-        caption, alt = caption_and_alt(nb["cells"][index])
-        is_time = metric == "forward_backward_ms"
-        assert ("time" in caption.lower()) == is_time and ("memory" in caption.lower()) == (not is_time)
-        assert ("milliseconds" in alt) == is_time and ("MiB" in alt) == (not is_time)
-        assert "one bar per machine and glibc setting" in caption and "one panel per logits shape" in alt
-        assert "torch, lib and the naive formula" in alt  # the three tick labels, IMPLEMENTATIONS
-    assert seen == set(plots.BENCHMARK_METRICS)
+    for metric in ("forward_backward_ms", "peak_tensors"):
+        series = results.bar_values([r for r in rows + gpu if r["N"] == "4096"], metric)
+        assert any(math.isnan(v) for values in series.values() for v in values)
+        fig = plots.benchmark_bars(IMPLEMENTATIONS, series, title="t", ylabel="y")
+        check_bars(fig, series, "t", "y")
 
 
 # --------------------------------------------------------------------------------------------
@@ -713,7 +697,7 @@ def test_benchmark_figures_show_the_chapters_table():
 # drawn again by the chapter's own call and rendered as IPython's inline backend renders it.
 
 FIGURE_FUNCTIONS = ["binary_entropy", "surprise_curve", "kl_pair", "margin_curve", "label_smoothing_curve",
-                    "benchmark_results"]
+                    "benchmark_bars"]
 #: The matplotlib that recorded the stored figures; another release may place pixels differently.
 RECORDED_WITH = "3.11.2"
 #: Chapters whose stored figure predates a deliberate change to lib.plots: re-execute them
@@ -732,10 +716,11 @@ def redraw(nb, index, call):
             values, dtype = tensor_literal(assigned(defining, name))
             tensors.append(torch.tensor(values, dtype=getattr(torch, dtype.removeprefix("torch."))))
         return plots.kl_pair(*tensors)
-    if function == "benchmark_results":
-        assert [ast.unparse(a) for a in call.args] == ["rows"]
-        _, kwargs = literal_call(ast.Call(func=call.func, args=[], keywords=call.keywords))
-        return plots.benchmark_results(benchmark_rows(), **kwargs)
+    if function == "benchmark_bars":
+        # the chapter's own helpers (IMPLEMENTATIONS, bar_values, time_ms) over the committed rows
+        namespace = {"math": math, "plots": plots, "measured": benchmark_rows()}
+        exec(source(code_cell(nb, r"^def bar_values", before=index)), namespace)
+        return eval(compile(ast.Expression(call), "<figure call>", "eval"), namespace)
     args, kwargs = literal_call(call)
     return getattr(plots, function)(*args, **kwargs)
 

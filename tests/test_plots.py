@@ -35,19 +35,12 @@ def test_units_are_stated():
     assert "nats" in plots.kl_pair([0.5, 0.5], [0.9, 0.1]).axes[0].get_title()
 
 
-def test_benchmark_figure_has_a_labelled_panel_per_size():
-    import csv
-
-    from benchmarks import cross_entropy as bench
-
-    with bench.RESULTS.open() as handle:
-        rows = list(csv.DictReader(handle))
-    fig = plots.benchmark_results(rows)
-    sizes = {(r["N"], r["C"]) for r in rows}
-    assert len(fig.axes) == len(sizes)
-    for ax in fig.axes:
-        assert "[ms]" in ax.get_ylabel() and ax.get_xlabel() and ax.get_title().startswith("N = ")
-    memory = plots.benchmark_results(rows, metric="peak_memory_mib")
-    assert all("[MiB]" in ax.get_ylabel() for ax in memory.axes)
-    with pytest.raises(ValueError, match="metric"):
-        plots.benchmark_results(rows, metric="forward_ms_typo")
+def test_benchmark_bars_takes_plain_values():
+    series = {"machine A": [1.0, 2.0, float("nan")], "machine B": [3.0, 4.0, 5.0]}
+    fig = plots.benchmark_bars(["torch", "lib", "naive"], series, title="N = 1, C = 2", ylabel="time  [ms]")
+    (ax,) = fig.axes
+    assert ax.get_title() == "N = 1, C = 2" and "[ms]" in ax.get_ylabel() and ax.get_xlabel()
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == list(series)
+    assert fig.get_figwidth() <= 6.4
+    with pytest.raises(ValueError, match="3 groups"):
+        plots.benchmark_bars(["torch", "lib", "naive"], {"a": [1.0]}, title="t", ylabel="y")
