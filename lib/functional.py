@@ -28,6 +28,7 @@ Defined in Part II, "From logits to loss" (``chapters/2*.ipynb``); the options o
 """
 
 import warnings
+from typing import NamedTuple
 
 import torch
 
@@ -45,7 +46,25 @@ _REDUCTIONS = ("none", "mean", "sum")
 
 
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
-    """Return ``exp(x) / Σ exp(x)`` along ``dim``, computed as ``exp(x - max) / Σ exp(x - max)``."""
+    r"""Apply a softmax function: ``exp(x) / Σ exp(x)`` along ``dim``.
+
+    Computed as ``exp(x - max) / Σ exp(x - max)``, which is the same in exact arithmetic and
+    cannot overflow; the backward pass is written by hand (:class:`_Softmax`).
+
+    Args:
+        input (Tensor): input
+        dim (int): A dimension along which softmax will be computed. ``None`` warns, as in
+          torch, and picks 0 for 0-, 1- and 3-dimensional inputs, else 1.
+        _stacklevel (int): where the implicit-``dim`` warning points (as in torch).
+        dtype (:class:`torch.dtype`, optional): the desired data type of returned tensor.
+          If specified, the input tensor is cast to :attr:`dtype` first. Default: None.
+
+    Returns:
+        Tensor: the input's shape and (or :attr:`dtype`'s) dtype; each slice along ``dim`` is
+        in ``[0, 1]`` and sums to 1.
+
+    Explained in the chapter "Logits, softmax and CrossEntropyLoss" (``chapters/21_logits_softmax.ipynb``).
+    """
     x, dim = _softmax_input(input, dim, dtype, "softmax", _stacklevel)
     if x.numel() == 0:
         return x.clone()
@@ -53,7 +72,24 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
 
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
-    """Return ``x - log Σ exp(x)`` along ``dim``, with the log-sum-exp shifted by the maximum."""
+    r"""Apply a softmax followed by a logarithm: ``x - log Σ exp(x)`` along ``dim``.
+
+    The log-sum-exp is shifted by the maximum, ``(x - max) - log Σ exp(x - max)``, so nothing
+    overflows; the backward pass is written by hand (:class:`_LogSoftmax`).
+
+    Args:
+        input (Tensor): input
+        dim (int): A dimension along which log_softmax will be computed. ``None`` warns, as
+          in torch, and picks 0 for 0-, 1- and 3-dimensional inputs, else 1.
+        _stacklevel (int): where the implicit-``dim`` warning points (as in torch).
+        dtype (:class:`torch.dtype`, optional): the desired data type of returned tensor.
+          If specified, the input tensor is cast to :attr:`dtype` first. Default: None.
+
+    Returns:
+        Tensor: log-probabilities, of the input's shape and (or :attr:`dtype`'s) dtype.
+
+    Explained in the chapter "LogSoftmax + NLLLoss" (``chapters/22_logsoftmax_nllloss.ipynb``).
+    """
     x, dim = _softmax_input(input, dim, dtype, "log_softmax", _stacklevel)
     if x.numel() == 0:
         return x.clone()
@@ -69,8 +105,7 @@ class _LogSoftmax(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, dim):
-        shift = x.amax(dim, keepdim=True)
-        exps = (x - shift).exp_()  # every exponent is <= 0: nothing overflows
+        exps, shift = _shifted_exp(x, dim)
         log_sum = exps.sum(dim, keepdim=True).log_()
         out = torch.sub(x, shift, out=exps).sub_(log_sum)  # (x - m) - log Σ, in the same buffer
         ctx.save_for_backward(out)
@@ -91,7 +126,7 @@ class _Softmax(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, dim):
-        exps = (x - x.amax(dim, keepdim=True)).exp_()
+        exps, _ = _shifted_exp(x, dim)
         out = exps.div_(exps.sum(dim, keepdim=True))
         ctx.save_for_backward(out)
         ctx.dim = dim
@@ -108,51 +143,111 @@ class _Softmax(torch.autograd.Function):
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
-    """Return the negative log-likelihood ``-weight[y] · input[y]`` of class-index targets, reduced."""
+    r"""Compute the negative log likelihood loss ``-weight[y] · input[y]`` of class-index targets.
+
+    Args:
+        input (Tensor): log-probabilities; see Shape.
+        target (Tensor): class indices, int64 or uint8; see Shape.
+        weight (Tensor, optional): a manual rescaling weight given to each class. If given,
+            has to be a Tensor of size `C`, of the input's dtype.
+        size_average (bool, optional): Deprecated (see :attr:`reduction`).
+        ignore_index (int, optional): a target value that contributes neither to the loss
+            nor to the input gradient; ``'mean'`` averages over the other targets. Default: -100
+        reduce (bool, optional): Deprecated (see :attr:`reduction`).
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. ``'mean'`` divides the
+            sum by the total weight ``Σ weight[y]`` of the targets not ignored (their number
+            without :attr:`weight`). Default: ``'mean'``
+
+    Shape:
+        - Input: :math:`(C)`, :math:`(N, C)` or :math:`(N, C, d_1, ..., d_K)` with :math:`K \geq 1`.
+        - Target: :math:`()`, :math:`(N)` or :math:`(N, d_1, ..., d_K)`, each value in :math:`[0, C)`
+          or :attr:`ignore_index`.
+
+    Returns:
+        Tensor: a scalar; with ``reduction='none'``, one loss per target, the target's shape.
+
+    Explained in the chapter "LogSoftmax + NLLLoss" (``chapters/22_logsoftmax_nllloss.ipynb``);
+    its options in ``chapters/31_weight.ipynb``, ``chapters/32_ignore_index.ipynb`` and
+    ``chapters/33_reduction.ipynb``.
+    """
     reduction = _reduction(size_average, reduce, reduction)
-    _check_nll_shapes(input, target)
-    class_dim = 0 if input.dim() == 1 else 1
-    n_classes = input.size(class_dim)
-    weight = _check_weight(weight, n_classes, input)
-    _check_spatial_target(input, target, reduction)
-    target = target.reshape(()) if input.dim() == 1 else target
-
-    ignored = target == ignore_index
-    index = torch.where(ignored, torch.zeros_like(target), target).long()
-    _check_bounds(index, ignored, n_classes)
-
-    picked = input.gather(class_dim, index.unsqueeze(class_dim)).squeeze(class_dim)
-    per_target = torch.ones_like(picked) if weight is None else weight[index]
-    per_target = torch.where(ignored, torch.zeros_like(per_target), per_target)
-    losses = torch.where(ignored, torch.zeros_like(picked), -per_target * picked)
-    if reduction == "none":
-        return losses
-    if reduction == "sum":
-        return losses.sum()
-    return losses.sum() / per_target.sum()
+    losses, targets = _nll_losses(input, target, weight, ignore_index, reduction)
+    return _reduce_over_targets(losses, reduction, targets.weights)
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                   reduction="mean", label_smoothing=0.0):
-    """Return the cross-entropy between logits ``input`` and class indices or class probabilities."""
+    r"""Compute the cross entropy loss between input logits and target.
+
+    With class indices ``y``: ``weight[y] · (log Σ exp(x) - x[y])``, in one step with a
+    hand-written backward pass (:class:`_SoftmaxCrossEntropy`); with label smoothing,
+    ``log_softmax`` followed by ``nll_loss`` and the smoothing term. With class probabilities
+    ``p``: ``-Σ weight · p · log_softmax(x)`` over the classes.
+
+    Args:
+        input (Tensor): unnormalized logits; see Shape.
+        target (Tensor): class indices (int64 or uint8) or class probabilities (floating,
+            the input's shape); see Shape.
+        weight (Tensor, optional): a manual rescaling weight given to each class. If given,
+            has to be a Tensor of size `C`, of the input's dtype.
+        size_average (bool, optional): Deprecated (see :attr:`reduction`).
+        ignore_index (int, optional): a class-index target value that contributes neither to
+            the loss nor to the input gradient; only for class indices. Default: -100
+        reduce (bool, optional): Deprecated (see :attr:`reduction`).
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. For class indices
+            ``'mean'`` divides by the total weight of the targets not ignored, for class
+            probabilities by the number of positions (:math:`N \cdot d_1 \cdots d_K`).
+            Default: ``'mean'``
+        label_smoothing (float, optional): a float in [0.0, 1.0]; the target becomes
+            ``(1 - ε) · target + ε / C``. Default: :math:`0.0`.
+
+    Shape:
+        - Input: :math:`(C)`, :math:`(N, C)` or :math:`(N, C, d_1, ..., d_K)` with :math:`K \geq 1`.
+        - Target: class indices :math:`()`, :math:`(N)` or :math:`(N, d_1, ..., d_K)`, each
+          value in :math:`[0, C)` or :attr:`ignore_index`; class probabilities: the input's shape.
+
+    Returns:
+        Tensor: a scalar; with ``reduction='none'``, one loss per position, the input's shape
+        without the class dimension.
+
+    Explained in the chapter "Logits, softmax and CrossEntropyLoss"
+    (``chapters/21_logits_softmax.ipynb``); its options in ``chapters/31_weight.ipynb`` to
+    ``chapters/35_targets.ipynb``.
+    """
     reduction = _reduction(size_average, reduce, reduction)
     class_dim = 0 if input.dim() == 1 else 1
     if input.shape == target.shape:
         return _cross_entropy_probabilities(input, target, weight, ignore_index, reduction,
                                             label_smoothing, class_dim)
-    if label_smoothing > 1.0:
-        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    _check_label_smoothing(label_smoothing)
     if label_smoothing <= 0.0:
         return _cross_entropy_class_indices(input, target, weight, ignore_index, reduction)
     log_probs = log_softmax(input, class_dim)
-    losses = nll_loss(log_probs, target, weight, None, ignore_index, None, reduction)
-    return _smooth_class_indices(log_probs, target, weight, ignore_index, reduction,
-                                 label_smoothing, class_dim, losses)
+    nll, targets = _nll_losses(log_probs, target, weight, ignore_index, reduction)
+    return _smooth_class_indices(log_probs, target, targets, weight, reduction, label_smoothing,
+                                 class_dim, nll)
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
                          reduction="mean"):
-    """Return ``-w [y log x + (1 - y) log(1 - x)]`` for probabilities ``x``, each log clamped at -100."""
+    r"""Compute binary cross entropy ``-w [y log x + (1 - y) log(1 - x)]`` between the target and input probabilities.
+
+    Each logarithm is clamped at -100, as in torch, so a probability of 0 or 1 gives a
+    finite loss.
+
+    Args:
+        input (Tensor): probabilities in [0, 1], of any shape.
+        target (Tensor): the input's shape and dtype, values between 0 and 1.
+        weight (Tensor, optional): a manual rescaling weight, broadcast to the input's shape.
+        size_average (bool, optional): Deprecated (see :attr:`reduction`).
+        reduce (bool, optional): Deprecated (see :attr:`reduction`).
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'mean'``
+
+    Returns:
+        Tensor: a scalar; with ``reduction='none'``, the input's shape.
+
+    Explained in the chapter "Two classes or many" (``chapters/23_two_classes.ipynb``).
+    """
     reduction = _reduction(size_average, reduce, reduction)
     if target.size() != input.size():
         raise ValueError(
@@ -179,7 +274,25 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
                                      reduction="mean", pos_weight=None):
-    """Return binary cross-entropy on logits, ``(1 - y) x - log σ(x)``, without forming ``σ(x)``."""
+    r"""Compute binary cross entropy between target and input logits: ``(1 - y) x - log σ(x)``.
+
+    ``log σ(x)`` is computed as ``-(max(-x, 0) + log1p(exp(-|x|)))``, without forming ``σ(x)``.
+
+    Args:
+        input (Tensor): unnormalized scores (logits), of any floating dtype and shape.
+        target (Tensor): the input's shape, floating, values between 0 and 1.
+        weight (Tensor, optional): a manual rescaling weight, broadcast to the input's shape.
+        size_average (bool, optional): Deprecated (see :attr:`reduction`).
+        reduce (bool, optional): Deprecated (see :attr:`reduction`).
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'mean'``
+        pos_weight (Tensor, optional): a weight of positive examples, broadcast with the
+            target (one per class along the last dimension). Default: ``None``
+
+    Returns:
+        Tensor: a scalar; with ``reduction='none'``, the input's shape, in the target's dtype.
+
+    Explained in the chapter "Two classes or many" (``chapters/23_two_classes.ipynb``).
+    """
     reduction = _reduction(size_average, reduce, reduction)
     if target.size() != input.size():
         raise ValueError(f"Target size ({target.size()}) must be the same as input size ({input.size()})")
@@ -204,25 +317,41 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
-    """Return the KL divergence ``Σ target (log target - input)`` of log-probabilities ``input``."""
-    if size_average is not None or reduce is not None:
-        reduction = _legacy_reduction(size_average, reduce)
-    elif reduction == "mean":
+    r"""Compute the KL divergence loss ``Σ target (log target - input)`` of log-probabilities ``input``.
+
+    Where ``target`` is 0 the term is 0 (the convention ``0 · log 0 = 0``).
+
+    Args:
+        input (Tensor): log-probabilities, of any floating dtype and shape.
+        target (Tensor): the input's shape; probabilities, or log-probabilities with
+            :attr:`log_target`.
+        size_average (bool, optional): Deprecated (see :attr:`reduction`).
+        reduce (bool, optional): Deprecated (see :attr:`reduction`).
+        reduction (str, optional): ``'none'`` | ``'batchmean'`` | ``'sum'`` | ``'mean'``.
+            ``'batchmean'`` divides the sum by the batch size ``input.size(0)``, ``'mean'``
+            (which warns, as torch does) by the number of elements. Default: ``'mean'``
+        log_target (bool): whether ``target`` is given as log-probabilities. Default: ``False``
+
+    Returns:
+        Tensor: a scalar; with ``reduction='none'``, the input's shape.
+
+    Explained in the chapter "KL divergence" (``chapters/13_kl_divergence.ipynb``).
+    """
+    # stacklevel 4: the deprecation warning points at kl_div's caller (the other losses' at the loss)
+    reduction = _reduction(size_average, reduce, reduction, _REDUCTIONS + ("batchmean",), stacklevel=4)
+    if reduction == "mean" and size_average is None and reduce is None:
         warnings.warn(
             "reduction: 'mean' divides the total loss by both the batch size and the support size."
             "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
             "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
             stacklevel=2,
         )
-    if reduction != "batchmean" and reduction not in _REDUCTIONS:
-        raise ValueError(f"{reduction} is not a valid value for reduction")
     if not input.is_floating_point() or not target.is_floating_point():
         raise RuntimeError("kl_div: Integral inputs not supported.")
     if log_target:
         losses = target.exp() * (target - input)
     else:
-        target_log_target = torch.where(target == 0, torch.zeros_like(target), target * target.log())
-        losses = target_log_target - target * input
+        losses = _zero_where(target == 0, target * target.log()) - target * input
     if reduction == "batchmean":
         return losses.sum() / input.size(0) if input.dim() != 0 else losses.sum()
     return _reduce(losses, reduction)
@@ -234,6 +363,17 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 def _upcast(x):
     """Half precision is computed in float32 and cast back at the end (torch keeps some 16-bit intermediates)."""
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def _shifted_exp(x, dim):
+    """Return ``exp(x - m)`` and ``m = max x`` along ``dim``: every exponent is <= 0, so nothing overflows."""
+    shift = x.amax(dim, keepdim=True)
+    return (x - shift).exp_(), shift
+
+
+def _zero_where(mask, values):
+    """``values`` with 0 where ``mask`` holds (an ignored target, a 0 weight, a 0 probability)."""
+    return torch.where(mask, torch.zeros_like(values), values)
 
 
 def _softmax_input(input, dim, dtype, name, stacklevel):
@@ -254,31 +394,64 @@ def _softmax_input(input, dim, dtype, name, stacklevel):
     return x, dim
 
 
+class _Targets(NamedTuple):
+    """Class-index targets, prepared once: which are ignored, what to gather, what each weighs."""
+
+    ignored: torch.Tensor  # target == ignore_index
+    index: torch.Tensor  # int64 class index to gather, 0 where ignored
+    weights: torch.Tensor  # weight[y] (1 without weight), 0 where ignored
+
+
+def _class_targets(input, target, weight, ignore_index, reduction, unbatched_shape):
+    """torch's checks of class-index targets, in torch's order, then the targets as :class:`_Targets`.
+
+    For a 1-d input (one sample) the target is reshaped to ``unbatched_shape``.
+    """
+    _check_nll_shapes(input, target)
+    n_classes = input.size(0 if input.dim() == 1 else 1)
+    weight = _check_weight(weight, n_classes, input)
+    _check_spatial_target(input, target, reduction)
+    target = target.reshape(unbatched_shape) if input.dim() == 1 else target
+
+    ignored = target == ignore_index
+    index = torch.where(ignored, torch.zeros_like(target), target).long()
+    _check_bounds(index, ignored, n_classes)
+    weights = torch.ones(index.shape, dtype=input.dtype, device=input.device) if weight is None else weight[index]
+    return _Targets(ignored, index, _zero_where(ignored, weights))
+
+
+def _nll_losses(input, target, weight, ignore_index, reduction):
+    """The per-target losses ``-weight[y] · input[y]`` of :func:`nll_loss` (0 where ignored), and the targets."""
+    targets = _class_targets(input, target, weight, ignore_index, reduction, ())
+    class_dim = 0 if input.dim() == 1 else 1
+    picked = input.gather(class_dim, targets.index.unsqueeze(class_dim)).squeeze(class_dim)
+    return _zero_where(targets.ignored, -targets.weights * picked), targets
+
+
+def _reduce_over_targets(losses, reduction, weights):
+    """Reduce per-target losses; ``'mean'`` is the weighted mean ``Σ losses / Σ weights``.
+
+    ``weights`` sums to the total weight of the targets not ignored: the per-target weights
+    (0 where ignored), the weights of the kept targets alone, or their mask (their number).
+    """
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return losses.sum()
+    return losses.sum() / weights.sum()
+
+
 def _cross_entropy_class_indices(input, target, weight, ignore_index, reduction):
     """log_softmax followed by nll_loss, done in one step (see :class:`_SoftmaxCrossEntropy`)."""
     if input.dim() == 0:  # torch's log_softmax along dim 1 fails first
         raise IndexError("Dimension out of range (expected to be in range of [-1, 0], but got 1)")
     if not input.is_floating_point() and input.numel():
         raise NotImplementedError(f'"log_softmax" not implemented for {_name(input.dtype)!r}')
-    _check_nll_shapes(input, target)
+    targets = _class_targets(input, target, weight, ignore_index, reduction, (1,))
     batched = input.unsqueeze(0) if input.dim() == 1 else input
-    target = target.reshape(1) if input.dim() == 1 else target
-    n_classes = batched.size(1)
-    weight = _check_weight(weight, n_classes, input)
-    _check_spatial_target(input, target, reduction)
-
-    ignored = target == ignore_index
-    index = torch.where(ignored, torch.zeros_like(target), target).long()
-    _check_bounds(index, ignored, n_classes)
-    per_target = torch.ones(index.shape, dtype=input.dtype, device=input.device) if weight is None else weight[index]
-    per_target = torch.where(ignored, torch.zeros_like(per_target), per_target)
-
-    losses = _SoftmaxCrossEntropy.apply(_upcast(batched), index, per_target).to(input.dtype)
-    if reduction == "none":
-        return losses.reshape(()) if input.dim() == 1 else losses
-    if reduction == "sum":
-        return losses.sum()
-    return losses.sum() / per_target.sum()
+    losses = _SoftmaxCrossEntropy.apply(_upcast(batched), targets.index, targets.weights).to(input.dtype)
+    losses = losses.reshape(()) if input.dim() == 1 else losses
+    return _reduce_over_targets(losses, reduction, targets.weights)
 
 
 class _SoftmaxCrossEntropy(torch.autograd.Function):
@@ -296,26 +469,25 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, index, per_target):
-        shift = x.amax(1, keepdim=True)
-        exps = (x - shift).exp_()  # every exponent is <= 0: nothing overflows
+        exps, shift = _shifted_exp(x, 1)
         total = exps.sum(1, keepdim=True)
         picked = x.gather(1, index.unsqueeze(1))
         losses = (total.log() - (picked - shift)).squeeze(1)  # -((x_y - m) - log Σ), as torch rounds it
         ctx.save_for_backward(x, index, per_target, total)
         # Kept on ctx, not saved: save_for_backward would forbid the in-place use in backward.
         ctx.exps = exps
-        return torch.where(per_target != 0, per_target * losses, torch.zeros_like(losses))
+        return _zero_where(per_target == 0, per_target * losses)
 
     @staticmethod
     def backward(ctx, grad):
         x, index, per_target, total = ctx.saved_tensors
-        scale = torch.where(per_target != 0, grad * per_target, torch.zeros_like(grad)).unsqueeze(1)
+        scale = _zero_where(per_target == 0, grad * per_target).unsqueeze(1)
         if torch.is_grad_enabled():  # a second derivative is wanted: every step differentiable
             one_hot = torch.zeros_like(x).scatter_(1, index.unsqueeze(1), 1.0)
             return (softmax(x, 1) - one_hot) * scale, None, None
         exps, ctx.exps = ctx.exps, None  # the buffer becomes the gradient
         if exps is None:  # spent by an earlier backward through this graph: recompute it
-            exps = (x - x.amax(1, keepdim=True)).exp_()
+            exps, _ = _shifted_exp(x, 1)
         gradient = exps.mul_(scale / total)  # w · softmax(x), in place
         return gradient.scatter_add_(1, index.unsqueeze(1), -scale), None, None  # minus w · one_hot
 
@@ -329,14 +501,9 @@ def _cross_entropy_probabilities(input, target, weight, ignore_index, reduction,
     if ignore_index >= 0:
         raise RuntimeError("ignore_index is not supported for floating point target")
     n_classes = input.size(class_dim)  # torch's IndexError for a 0-d input
-    if weight is not None and (weight.numel() != n_classes or weight.dim() != 1):
-        raise RuntimeError(
-            f"cross_entropy: weight tensor should be defined either for all {n_classes} classes "
-            f"or no classes but got weight tensor of shape: {list(weight.shape)}"
-        )
+    _check_one_weight_per_class(weight, n_classes, "cross_entropy: ")
     log_probs = log_softmax(input, class_dim)
-    if label_smoothing > 1.0:
-        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    _check_label_smoothing(label_smoothing)
     if label_smoothing > 0.0:
         target = target * (1 - label_smoothing) + label_smoothing / n_classes
     if weight is not None:
@@ -347,9 +514,9 @@ def _cross_entropy_probabilities(input, target, weight, ignore_index, reduction,
     return _reduce(losses, reduction)
 
 
-def _smooth_class_indices(log_probs, target, weight, ignore_index, reduction, label_smoothing,
-                          class_dim, nll):
-    """The ε/C · Σ_c (-w_c log p_c) term of label smoothing, with the weighted-mean denominator."""
+def _smooth_class_indices(log_probs, target, targets, weight, reduction, label_smoothing, class_dim,
+                          nll):
+    """``(1 - ε) · nll + ε/C · Σ_c (-w_c log p_c)``, each term reduced over the targets."""
     n_classes = log_probs.size(class_dim)
     if weight is not None and weight.dim() != 1:  # torch views the weight as (1, C, 1, ...) by its size(0)
         shape = [1] * log_probs.dim()
@@ -357,21 +524,13 @@ def _smooth_class_indices(log_probs, target, weight, ignore_index, reduction, la
         raise RuntimeError(f"shape '{shape}' is invalid for input of size {weight.numel()}")
     if log_probs.dim() == 1 and target.dim() == 1:  # torch masks the () loss in place with a (1,) mask
         raise RuntimeError("output with shape [] doesn't match the broadcast shape [1]")
-    if input_is_unbatched := log_probs.dim() == 1:
-        target = target.reshape(())
-    ignored = target == ignore_index
     weighted = log_probs if weight is None else log_probs * weight.view(_class_shape(log_probs, class_dim))
-    smooth = -weighted.sum(class_dim)
-    smooth = torch.where(ignored, torch.zeros_like(smooth), smooth)
-    if reduction == "none":
-        total = smooth
-    elif reduction == "sum":
-        total = smooth.sum()
-    elif weight is None:
-        total = smooth.sum() / (~ignored).sum()
-    else:
-        kept = target[~ignored] if not input_is_unbatched else target.reshape(1)[~ignored.reshape(1)]
-        total = smooth.sum() / weight[kept.long()].sum()
+    smooth = _zero_where(targets.ignored, -weighted.sum(class_dim))
+    # torch's smoothing term adds the weights of the kept targets only (without weight: counts
+    # them), the same total as the nll term's, in another order
+    kept = ~targets.ignored if weight is None else targets.weights[~targets.ignored]
+    nll = _reduce_over_targets(nll, reduction, targets.weights)
+    total = _reduce_over_targets(smooth, reduction, kept)
     return (1 - label_smoothing) * nll + total * (label_smoothing / n_classes)
 
 
@@ -409,18 +568,15 @@ def _check_spatial_target(input, target, reduction):
 
 
 def _check_weight(weight, n_classes, input):
-    """torch's weight checks; returns the weight as one value per class.
+    """torch's weight checks of ``nll_loss``; returns the weight as one value per class.
 
     For inputs of 3 or more dimensions torch accepts any weight with one element per class
     (a ``(1, C)`` weight too); for 1-d and 2-d inputs it must be 1-d.
     """
     if weight is not None and input.dim() > 2 and weight.numel() != n_classes:
         raise RuntimeError("weight tensor should be defined either for all or no classes")
-    if weight is not None and input.dim() <= 2 and (weight.numel() != n_classes or weight.dim() != 1):
-        raise RuntimeError(
-            f"weight tensor should be defined either for all {n_classes} classes or no classes "
-            f"but got weight tensor of shape: {list(weight.shape)}"
-        )
+    if input.dim() <= 2:
+        _check_one_weight_per_class(weight, n_classes)
     if not input.is_floating_point():
         raise NotImplementedError(f'"nll_loss_out_frame" not implemented for {_name(input.dtype)!r}')
     if weight is None:
@@ -428,6 +584,20 @@ def _check_weight(weight, n_classes, input):
     if weight.dtype != input.dtype:
         raise RuntimeError(f"expected scalar type {_name(input.dtype)} but found {_name(weight.dtype)}")
     return weight.reshape(-1)
+
+
+def _check_one_weight_per_class(weight, n_classes, prefix=""):
+    """torch's check that ``weight`` is 1-d with one value per class (``prefix`` as torch's message has it)."""
+    if weight is not None and (weight.numel() != n_classes or weight.dim() != 1):
+        raise RuntimeError(
+            f"{prefix}weight tensor should be defined either for all {n_classes} classes "
+            f"or no classes but got weight tensor of shape: {list(weight.shape)}"
+        )
+
+
+def _check_label_smoothing(label_smoothing):
+    if label_smoothing > 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
 
 
 def _check_in_place(out, other):
@@ -449,22 +619,24 @@ def _class_shape(input, class_dim):
     return shape
 
 
-def _reduction(size_average, reduce, reduction):
+def _reduction(size_average, reduce, reduction, valid=_REDUCTIONS, stacklevel=3):
+    """The ``reduction`` to apply: from the deprecated ``size_average``/``reduce`` if either is
+    given (with torch's warning, ``stacklevel`` frames up from here), else ``reduction``, checked."""
     if size_average is not None or reduce is not None:
-        return _legacy_reduction(size_average, reduce)
-    if reduction not in _REDUCTIONS:
+        return _legacy_reduction(size_average, reduce, stacklevel)
+    if reduction not in valid:
         raise ValueError(f"{reduction} is not a valid value for reduction")
     return reduction
 
 
-def _legacy_reduction(size_average, reduce):
+def _legacy_reduction(size_average, reduce, stacklevel):
     """Map the deprecated ``size_average``/``reduce`` pair to a ``reduction`` string, as torch does."""
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
     reduction = "none" if not reduce else ("mean" if size_average else "sum")
     warnings.warn(
         f"size_average and reduce args will be deprecated, please use reduction='{reduction}' instead.",
-        stacklevel=3,
+        stacklevel=stacklevel,
     )
     return reduction
 

@@ -14,42 +14,112 @@ import torch
 
 
 def sum_tolerance(dtype):
-    """How far from 1 a distribution of ``dtype`` may sum: ``sqrt(eps)`` (3.5e-4 in float32, 1.5e-8 in float64)."""
+    """Return how far from 1 a distribution of ``dtype`` may sum: ``sqrt(eps)``.
+
+    Args:
+        dtype (:class:`torch.dtype`): a floating dtype.
+
+    Returns:
+        float: 3.5e-4 for float32, 1.5e-8 for float64.
+
+    Explained in the chapter "Entropy" (``chapters/11_entropy.ipynb``), where distributions are checked.
+    """
     return math.sqrt(torch.finfo(dtype).eps)
 
 
 def surprise(p, base=None):
-    """Return the surprise (self-information) ``-log p`` of each probability, in nats or in ``base``."""
+    """Return the surprise (self-information) ``-log p`` of each probability, in nats or in ``base``.
+
+    Args:
+        p (Tensor or array-like): probabilities in [0, 1], of any shape.
+        base (float, optional): the base of the logarithm (``2``: bits). Default: ``None`` (nats).
+
+    Returns:
+        Tensor: ``p``'s shape; ``+0`` for ``p = 1``, ``inf`` for ``p = 0``.
+
+    Explained in the chapter "Entropy" (``chapters/11_entropy.ipynb``).
+    """
     p = _as_probabilities(p, "p")
     return _in_base(0.0 - torch.log(p), base)  # 0 - x, not -x: a certain outcome gives +0, not -0
 
 
 def entropy(p, dim=-1, base=None):
-    """Return the entropy ``H(p) = -Σ p log p`` of the distributions along ``dim``."""
+    """Return the entropy ``H(p) = -Σ p log p`` of the distributions along ``dim``.
+
+    Args:
+        p (Tensor or array-like): probabilities.
+        dim (int, optional): the dimension of the outcomes. Default: -1
+        base (float, optional): the base of the logarithm (``2``: bits). Default: ``None`` (nats).
+
+    Shape:
+        - p: any shape with at least one dimension; each slice along ``dim`` sums to 1.
+        - Output: the input's shape without ``dim``.
+
+    Returns:
+        Tensor: one entropy per distribution, ``0 · log 0 = 0``.
+
+    Explained in the chapter "Entropy" (``chapters/11_entropy.ipynb``).
+    """
     p = _as_distribution(p, "p", dim)
     terms = torch.where(p > 0, p * torch.log(p), torch.zeros_like(p))
     return _in_base(0.0 - terms.sum(dim), base)
 
 
 def cross_entropy(p, q, dim=-1, base=None):
-    """Return the cross-entropy ``H(p, q) = -Σ p log q`` of ``q`` relative to ``p`` along ``dim``."""
+    """Return the cross-entropy ``H(p, q) = -Σ p log q`` of ``q`` relative to ``p`` along ``dim``.
+
+    Args:
+        p (Tensor or array-like): the true distributions.
+        q (Tensor or array-like): the model's distributions, ``p``'s shape and dtype.
+        dim (int, optional): the dimension of the outcomes. Default: -1
+        base (float, optional): the base of the logarithm (``2``: bits). Default: ``None`` (nats).
+
+    Shape:
+        - p, q: any shape with at least one dimension; each slice along ``dim`` sums to 1.
+        - Output: the input's shape without ``dim``.
+
+    Returns:
+        Tensor: one cross-entropy per pair; ``inf`` where ``p > 0`` and ``q = 0``.
+
+    Explained in the chapter "Cross-entropy" (``chapters/12_cross_entropy.ipynb``).
+    """
     p, q = _as_pair(p, q, dim)
     terms = torch.where(p > 0, p * torch.log(q), torch.zeros_like(p))
     return _in_base(0.0 - terms.sum(dim), base)
 
 
 def kl_divergence(p, q, dim=-1, base=None):
-    """Return the Kullback-Leibler divergence ``D_KL(p‖q) = Σ p log(p / q)`` along ``dim``."""
+    """Return the Kullback-Leibler divergence ``D_KL(p‖q) = Σ p log(p / q)`` along ``dim``.
+
+    Args:
+        p (Tensor or array-like): the true distributions.
+        q (Tensor or array-like): the model's distributions, ``p``'s shape and dtype.
+        dim (int, optional): the dimension of the outcomes. Default: -1
+        base (float, optional): the base of the logarithm (``2``: bits). Default: ``None`` (nats).
+
+    Shape:
+        - p, q: any shape with at least one dimension; each slice along ``dim`` sums to 1.
+        - Output: the input's shape without ``dim``.
+
+    Returns:
+        Tensor: one divergence per pair; ``inf`` where ``p > 0`` and ``q = 0``.
+
+    Explained in the chapter "KL divergence" (``chapters/13_kl_divergence.ipynb``).
+    """
     p, q = _as_pair(p, q, dim)
     terms = torch.where(p > 0, p * (torch.log(p) - torch.log(q)), torch.zeros_like(p))
     return _in_base(terms.sum(dim), base)
 
 
+def _as_floating(values):
+    """``values`` as a tensor; integers and booleans in the default floating dtype."""
+    tensor = torch.as_tensor(values)
+    return tensor if tensor.is_floating_point() else tensor.to(torch.get_default_dtype())
+
+
 def _as_probabilities(values, name):
     """Return ``values`` as a floating tensor, checked to hold probabilities in [0, 1]."""
-    tensor = torch.as_tensor(values)
-    if not tensor.is_floating_point():
-        tensor = tensor.to(torch.get_default_dtype())
+    tensor = _as_floating(values)
     bad = ~((tensor >= 0) & (tensor <= 1))
     if bad.any():
         raise ValueError(f"{name} must hold probabilities in [0, 1]; found {tensor[bad].flatten()[0].item()}")
@@ -58,9 +128,7 @@ def _as_probabilities(values, name):
 
 def _as_distribution(values, name, dim):
     """Return ``values`` as a floating tensor whose slices along ``dim`` are distributions."""
-    tensor = torch.as_tensor(values)
-    if not tensor.is_floating_point():
-        tensor = tensor.to(torch.get_default_dtype())
+    tensor = _as_floating(values)
     if tensor.dim() == 0:
         raise ValueError(f"{name} must have at least one dimension (the outcomes), got a scalar")
     tensor.size(dim)  # raises torch's IndexError for a dim out of range
