@@ -23,6 +23,11 @@ Loaded by Jupyter Book through ``sphinx.local_extensions`` in ``_config.yml``.
   from the page's first paragraphs; search-result snippets from the article alone, without
   the toolbar, the page's contents or raw TeX (``search-snippets.js``); the landing page's
   title without the book's name twice.
+- The repository buttons (:mod:`tools.colab`): ``repository: url:`` in ``_config.yml`` is the one
+  place that names the repository. Set (a GitHub URL), every page gets the theme's repository
+  and issue buttons and every chapter a Colab launch button; empty, none of them (the theme
+  options are set here, and ``html_theme_options`` in ``_config.yml`` must not set them). With a
+  repository set, a chapter whose Colab cell does not match it is a warning.
 - A first-time visitor has no stored light/dark choice; the theme's script then logs
   "Got invalid theme mode" as a console error. A one-line script sets the mode to "auto"
   (follow the system) before the theme reads it.
@@ -38,8 +43,11 @@ from pybtex.style.formatting.unsrt import Style as UnsrtStyle
 from pybtex.style.labels import BaseLabelStyle
 from pybtex.style.template import field, sentence
 from sphinx.errors import ExtensionError
+from sphinx.util import logging
 
-from tools import archive, error_index, status
+from tools import archive, colab, error_index, status
+
+LOGGER = logging.getLogger(__name__)
 
 MATHJAX_SCRIPT = "tex-mml-chtml.js"
 # What the combined script loads: itself, its fonts, and the pieces its menu may fetch on demand.
@@ -63,6 +71,25 @@ def _configure(app, config):
     config.mathjax_path = f"mathjax/{MATHJAX_SCRIPT}"
     error_index.write(app.srcdir)
     status.write(app.srcdir)
+    _repository_buttons(app, config)
+
+
+def _repository_buttons(app, config):
+    """The theme's repository, issue and Colab buttons from ``repository:`` in ``_config.yml``."""
+    options = config.html_theme_options
+    owned = colab.theme_options(None).keys() | {"repository_branch", "path_to_docs"}
+    if owned & options.keys():
+        raise ExtensionError(f"html_theme_options in _config.yml sets {sorted(owned & options.keys())}: "
+                             "the repository is set in one place, repository: url: (tools/colab.py)")
+    try:
+        repo = colab.repository(app.srcdir)
+    except colab.RepositoryError as err:
+        raise ExtensionError(str(err)) from err
+    options.update(colab.theme_options(repo))
+    if repo is not None:
+        for path in colab.mismatches(app.srcdir):
+            LOGGER.warning(f"{path}: its Colab cell does not match repository: in _config.yml "
+                           "(run python -m tools.colab)")
 
 
 def _copy_mathjax(app, exception):
