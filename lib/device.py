@@ -1,6 +1,7 @@
 """Where tensors live, and random data that prints the same on every device.
 
-Defined in the chapter "How to read this book" (``chapters/00_how_to_read.ipynb``).
+Defined in the appendix "How this book checks itself"
+(``chapters/91_how_this_book_checks_itself.ipynb``); introduced in "How to read this book".
 """
 
 import os

@@ -4,7 +4,8 @@ A tensor on a GPU prints as ``tensor(0.5981, device='cuda:0')`` and a tensor tha
 a graph as ``tensor(0.5981, grad_fn=<NllLossBackward0>)``. The book's outputs must be the same
 text on every machine, so chapters print through this module.
 
-Defined in the chapter "How to read this book" (``chapters/00_how_to_read.ipynb``).
+Defined in the appendix "How this book checks itself"
+(``chapters/91_how_this_book_checks_itself.ipynb``); introduced in "How to read this book".
 """
 
 import torch
