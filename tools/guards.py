@@ -145,7 +145,8 @@ def figure_reference_problems(notebooks, pages=()):
     problems = [f"figure {name!r} is shown more than once" for name in sorted(set(names)) if names.count(name) > 1]
     for name in sorted(set(names)):
         if name not in referenced and name not in UNREFERENCED_FIGURES:
-            problems.append(f"figure {name!r}: no prose refers to it; write {{numref}}`{name}` where the text explains it")
+            problems.append(f"figure {name!r}: no prose refers to it; "
+                            f"write {{numref}}`{name}` where the text explains it")
         if name in referenced and name in UNREFERENCED_FIGURES:
             problems.append(f"figure {name!r} is referred to now: remove it from guards.UNREFERENCED_FIGURES")
     problems += [f"{{numref}}`{name}` names no figure of the book" for name in sorted(referenced - set(names))
@@ -266,7 +267,8 @@ def _check_cell(cell):
         if "image/png" in data and not mystnb.get("image", {}).get("alt"):
             yield "shows a figure without alt text (cell metadata mystnb.image.alt)"
         if "image/png" in data and not str(mystnb.get("figure", {}).get("name", "")).startswith("fig-"):
-            yield "shows a figure without a name (cell metadata mystnb.figure.name, 'fig-...'): it cannot be referred to"
+            yield ("shows a figure without a name (cell metadata mystnb.figure.name, 'fig-...'): "
+                   "it cannot be referred to")
         if "image/png" in data and not mystnb.get("figure", {}).get("caption"):
             yield "shows a figure without a caption (cell metadata mystnb.figure.caption)"
         text = _text(output)
