@@ -57,7 +57,12 @@ def table(rows, header, decimals=DECIMALS):
 
 
 def setup():
-    """Make a notebook show tensors with :func:`fmt`, figures as PNG, errors without traceback."""
+    """Make a notebook show tensors with :func:`fmt`, figures as PNG, errors without traceback.
+
+    Figures are stored as PNG drawn at twice their dpi, with their width at their dpi in the
+    output metadata (:func:`retina_png`), so that the page shows them at that width, sharp on a
+    high-density screen.
+    """
     from IPython import get_ipython
 
     shell = get_ipython()
@@ -68,8 +73,24 @@ def setup():
     )
     from matplotlib_inline.backend_inline import set_matplotlib_formats
 
-    set_matplotlib_formats("png")
+    set_matplotlib_formats("retina")
+    from matplotlib.figure import Figure
+
+    shell.display_formatter.formatters["image/png"].for_type(Figure, retina_png)
     shell.InteractiveTB.set_mode(mode="Minimal")
+
+
+def retina_png(figure):
+    """``(base64 PNG, {"width": w})``: ``figure`` drawn at twice its dpi, ``w`` its width in pixels at its dpi.
+
+    IPython's "retina" format also stores the height; MyST-NB turns both into a fixed
+    ``style="width: ...; height: ..."``, and a page narrower than the figure then shrinks the
+    width but not the height. With the width alone the height follows the aspect ratio.
+    """
+    from IPython.core.pylabtools import retina_figure
+
+    shown = retina_figure(figure, base64=True)
+    return None if shown is None else (shown[0], {"width": shown[1]["width"]})
 
 
 def _numeric(text):

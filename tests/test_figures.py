@@ -702,7 +702,8 @@ FIGURE_FUNCTIONS = ["binary_entropy", "surprise_curve", "kl_pair", "margin_curve
 RECORDED_WITH = "3.11.2"
 #: Chapters whose stored figure predates a deliberate change to lib.plots: re-execute them
 #: (python -m tools.reexecute chapters/<name>) and remove them here.
-STALE = {}
+STALE = {"41_gpu.ipynb": "recorded as a 1x PNG before lib.display stored figures at 2x (retina); "
+                         "its re-execution belongs to the rewrite of chapter 41"}
 
 
 def redraw(nb, index, call):
@@ -751,12 +752,13 @@ def pixels_now_and_stored(key):
         import base64
         import io
 
-        from IPython.core.pylabtools import print_figure
         from matplotlib.image import imread
 
+        from lib import display
+
         for fid, _, png, nb, index, call in stored_figures():
-            fresh = print_figure(redraw(nb, index, call), "png", bbox_inches="tight")  # as the inline backend
-            _PIXELS[fid] = (imread(io.BytesIO(base64.b64decode(png))), imread(io.BytesIO(fresh)))
+            fresh, _ = display.retina_png(redraw(nb, index, call))  # as lib.display.setup() shows a figure
+            _PIXELS[fid] = tuple(imread(io.BytesIO(base64.b64decode(data))) for data in (png, fresh))
     return _PIXELS[key]
 
 
@@ -772,3 +774,57 @@ def test_stored_figure_is_what_lib_plots_draws(figure):
         pytest.skip(f"matplotlib {matplotlib.__version__} is not {RECORDED_WITH}, which recorded the stored figures")
     stored, now = pixels_now_and_stored(figure)
     assert same_pixels(stored, now), f"{figure}: the stored PNG is not what lib.plots draws now; re-execute the chapter"
+
+
+# --------------------------------------------------------------------------------------------
+# Every figure reads on a phone
+# --------------------------------------------------------------------------------------------
+# The page shows a figure at its width in pixels at plots.DPI (the PNG holds twice as many, for
+# high-density screens) and shrinks it to the column: at 390 CSS px (a phone) to about 340 px,
+# a scale of about 0.53 for a figure 6.4 in wide. A 10 pt label is then about 7.3 CSS px
+# (tests/test_site.py measures it on the page). A wider figure or smaller text falls below that.
+
+#: The widest figure, in inches, and the smallest text, in points, that still read on a phone.
+WIDEST_INCHES = 6.4
+SMALLEST_POINTS = 10.0
+
+
+def smallest_text(figure):
+    """The size in points of the smallest text a figure draws (titles, labels, ticks, legends)."""
+    figure.canvas.draw()  # tick labels exist only once the figure is drawn
+    from matplotlib.text import Text
+
+    sizes = [t.get_fontsize() for t in figure.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes)
+
+
+@pytest.mark.parametrize("figure", [f[0] for f in stored_figures() if f[0].split(":")[1] != "benchmark_results"])
+def test_figure_reads_on_a_phone(figure):
+    """The chapter's figure is at most 6.4 in wide, one panel, and no text in it is below 10 pt."""
+    (_, _, _, nb, index, call), = [f for f in stored_figures() if f[0] == figure]
+    drawn_now = redraw(nb, index, call)
+    width, _ = drawn_now.get_size_inches()
+    assert width <= WIDEST_INCHES and len(drawn_now.axes) == 1
+    assert drawn_now.dpi == plots.DPI and smallest_text(drawn_now) >= SMALLEST_POINTS
+
+
+def test_stored_figures_are_retina_pngs_of_their_width():
+    """Each stored PNG (outside chapter 41, see STALE) is twice as wide as the width in its output
+    metadata, which MyST-NB writes into the page as ``style="width: ...px"``; no height is stored."""
+    import base64
+    import io
+
+    from matplotlib.image import imread
+
+    checked = 0
+    for path, nb in notebooks():
+        if path.name in STALE:
+            continue
+        for cell in nb["cells"]:
+            for output in cell.get("outputs", []):
+                if "image/png" in output.get("data", {}):
+                    shown = output["metadata"]["image/png"]
+                    pixels = imread(io.BytesIO(base64.b64decode("".join(output["data"]["image/png"]))))
+                    assert set(shown) == {"width"} and pixels.shape[1] // 2 == shown["width"], path.name
+                    checked += 1
+    assert checked >= 5

@@ -142,14 +142,86 @@ def test_reexecute_normalises_metadata_and_streams():
     assert len(out.cells[2].outputs) == 1 and out.cells[2].outputs[0].text == "a\nb\n"
 
 
-def test_catches_a_figure_without_alt_text():
+FIGURE_OUTPUT = {"output_type": "display_data", "metadata": {"image/png": {"width": 651}},
+                 "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure size 640x360 with 1 Axes>"}}
+FIGURE_METADATA = {"figure": {"name": "fig-curve", "caption": "A curve."}, "image": {"alt": "A rising curve."}}
+
+
+def with_figure(metadata=FIGURE_METADATA, prose="{numref}`fig-curve` draws a curve."):
     nb = good_notebook()
-    figure = {"output_type": "display_data", "metadata": {},
-              "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure size 640x360 with 1 Axes>"}}
-    code_cells(nb)[0]["outputs"] = [figure]
-    assert any("alt text" in p for p in guards.check(nb))
-    code_cells(nb)[0]["metadata"]["mystnb"] = {"image": {"alt": "A curve."}}
-    assert guards.check(nb) == []
+    code_cells(nb)[0]["outputs"] = [json.loads(json.dumps(FIGURE_OUTPUT))]
+    code_cells(nb)[0]["metadata"]["mystnb"] = json.loads(json.dumps(metadata))
+    nb["cells"][0]["source"] = "# A chapter\n\n" + prose
+    return nb
+
+
+def test_a_good_figure_passes():
+    assert guards.check(with_figure()) == [] and guards.figure_reference_problems([with_figure()]) == []
+
+
+@pytest.mark.parametrize("drop, message", [
+    (("image", "alt"), "alt text"), (("figure", "name"), "without a name"), (("figure", "caption"), "caption")])
+def test_catches_a_figure_without_alt_text_name_or_caption(drop, message):
+    metadata = json.loads(json.dumps(FIGURE_METADATA))
+    del metadata[drop[0]][drop[1]]
+    problems = guards.check(with_figure(metadata))
+    assert len(problems) == 1 and message in problems[0], problems
+
+
+def test_catches_a_figure_without_any_metadata():
+    nb = with_figure()
+    del code_cells(nb)[0]["metadata"]["mystnb"]
+    assert len(guards.check(nb)) == 3
+
+
+@pytest.mark.parametrize("phrase", [
+    "The figure below shows", "as the plot above shows", "the next figure", "Along the figure's curves",
+    "In this plot", "the following chart", "graphs above", "the previous figure"])
+def test_catches_prose_that_points_at_a_figure_by_position(phrase):
+    problems = guards.check(with_figure(prose=f"{phrase} a curve; {{numref}}`fig-curve`."))
+    assert len(problems) == 1 and "points at a figure by position" in problems[0], problems
+    assert guards.positional_figure_problems(f"Text.\n\n{phrase} it.\n") != []  # pages too
+
+
+@pytest.mark.parametrize("prose", [
+    "{numref}`fig-curve` draws a curve.", "A figure is compared by its text line; {numref}`fig-curve`.",
+    "`lib.plots` draws {numref}`Figure %s <fig-curve>`.", "```python\n# the figure below\n```\n{numref}`fig-curve`",
+    "Call `the figure above` in code; {numref}`fig-curve`."])
+def test_prose_that_refers_to_a_figure_by_number_passes(prose):
+    assert guards.check(with_figure(prose=prose)) == []
+    assert guards.figure_reference_problems([with_figure(prose=prose)]) == []
+
+
+def test_catches_a_figure_that_no_prose_refers_to():
+    nb = with_figure(prose="A curve.")
+    assert guards.figure_reference_problems([nb]) == [
+        "figure 'fig-curve': no prose refers to it; write {numref}`fig-curve` where the text explains it"]
+    assert guards.figure_reference_problems([nb], pages=["See {numref}`fig-curve`."]) == []  # a page may refer to it
+
+
+def test_catches_a_reference_to_no_figure_and_a_figure_shown_twice():
+    problems = guards.figure_reference_problems([with_figure(prose="{numref}`fig-curve`, {numref}`fig-curv`.")])
+    assert problems == ["{numref}`fig-curv` names no figure of the book"]
+    problems = guards.figure_reference_problems([with_figure(), with_figure()])
+    assert problems == ["figure 'fig-curve' is shown more than once"]
+
+
+def test_an_exempted_figure_that_is_referred_to_is_reported(monkeypatch):
+    monkeypatch.setattr(guards, "UNREFERENCED_FIGURES", {"fig-curve": "a reason"})
+    assert guards.figure_reference_problems([with_figure(prose="A curve.")]) == []
+    assert guards.figure_reference_problems([with_figure()]) == [
+        "figure 'fig-curve' is referred to now: remove it from guards.UNREFERENCED_FIGURES"]
+
+
+def test_the_book_refers_to_every_figure_by_number():
+    assert guards.book_figure_problems() == []
+    assert len(guards.UNREFERENCED_FIGURES) <= 2  # only chapter 41's two, until its prose refers to them
+
+
+def test_the_command_line_checks_the_figures_of_the_book(monkeypatch, capsys):
+    monkeypatch.setattr(guards, "book_figure_problems", lambda: ["figure 'fig-x': no prose refers to it"])
+    assert guards.main([]) == 1
+    assert "the book: figure 'fig-x': no prose refers to it" in capsys.readouterr().out
 
 
 # The check cell: tags check + hide-input, at least one assert, no stored output, no printing.

@@ -8,7 +8,14 @@ hold nothing that changes from machine to machine.
 
 Run as ``python -m tools.guards [NOTEBOOK ...]`` (default: every chapter); the test suite runs
 the same checks in ``tests/test_guards.py``. Given a Markdown page (``*.md``), it checks only the
-admonitions; with no argument it checks every chapter and every written page of the book.
+admonitions; with no argument it checks every chapter and every written page of the book, and
+the figures across the book (:func:`figure_reference_problems`).
+
+Figures. A cell that stores a PNG is a numbered MyST-NB figure: its metadata ``mystnb`` holds
+``figure.name`` (``fig-...``), ``figure.caption`` and ``image.alt``. The prose refers to a figure
+by its number, {numref}`fig-name` (rendered "Fig. 3", a link), never by position ("the figure
+below", "the next plot": on a phone, in print or in search results "below" is somewhere else),
+and every figure is referred to at least once, so that no figure stands in the text unexplained.
 """
 
 import ast
@@ -47,6 +54,23 @@ MACHINE_SPECIFIC = {
 }
 
 
+#: Prose that points at a figure by its position instead of its number (code spans and code
+#: blocks are not prose and are left out before matching).
+POSITIONAL_FIGURE = re.compile(
+    r"\b(?:(?:figures?|plots?|graphs?|charts?|diagrams?|pictures?)\s+(?:below|above)"
+    r"|(?:below|above|the|this|that|next|previous|following|preceding)\s+(?:figure|plot|graph|chart|diagram|picture)"
+    r"(?:'s|s)?\b)",
+    re.IGNORECASE,
+)
+#: A reference to a figure by number: {numref}`fig-name` or {numref}`Text %s <fig-name>`.
+NUMREF = re.compile(r"\{numref\}`(?:[^`<]*<)?(?P<name>[^`<>]+)>?`")
+#: Figures that no prose refers to yet, with the reason. A figure listed here that the prose does
+#: refer to is reported, so that the list only shrinks.
+UNREFERENCED_FIGURES = {
+    "fig-benchmark": "chapter 41 is being rewritten by another change; its prose must refer to it by number",
+    "fig-benchmark-memory": "chapter 41 is being rewritten by another change; its prose must refer to it by number",
+}
+
 #: Pages of the table of contents that the build writes (not committed, not written by hand).
 GENERATED_PAGES = ("errors", "status")
 
@@ -83,6 +107,50 @@ def check(notebook):
     markdown = [c for c in notebook.get("cells", []) if c.get("cell_type") == "markdown"]
     for number, cell in enumerate(markdown, start=1):
         problems += [f"markdown cell {number}: {p}" for p in admonition_problems(_join(cell.get("source", "")))]
+        problems += [f"markdown cell {number}: {p}" for p in positional_figure_problems(_join(cell.get("source", "")))]
+    return problems
+
+
+def positional_figure_problems(markdown):
+    """The phrases of ``markdown``'s prose that point at a figure by position ("the figure below")."""
+    prose = re.sub(r"^(```|~~~).*?^\1", "", markdown, flags=re.MULTILINE | re.DOTALL)  # code blocks
+    prose = re.sub(r"`[^`]*`", "", prose)  # code spans and the targets of roles
+    return [f"{match.group(0)!r} points at a figure by position: refer to it by number, {{numref}}`fig-...`"
+            for match in POSITIONAL_FIGURE.finditer(prose)]
+
+
+def figures(notebook):
+    """The names of the figures a notebook shows (``mystnb.figure.name`` of cells that store a PNG)."""
+    return [cell.get("metadata", {}).get("mystnb", {}).get("figure", {}).get("name")
+            for cell in notebook.get("cells", []) if cell.get("cell_type") == "code"
+            and any("image/png" in o.get("data", {}) for o in cell.get("outputs", []))]
+
+
+def figure_references(markdown):
+    """The names that ``markdown`` refers to with {numref}."""
+    return [match["name"].strip() for match in NUMREF.finditer(markdown)]
+
+
+def figure_reference_problems(notebooks, pages=()):
+    """Figures of the book (``notebooks``: dicts, ``pages``: Markdown texts) that no {numref}
+    refers to, and {numref} targets that name no figure of the book."""
+    names, referenced = [], set()
+    for notebook in notebooks:
+        names += [name for name in figures(notebook) if name]
+        for cell in notebook.get("cells", []):
+            if cell.get("cell_type") == "markdown":
+                referenced.update(figure_references(_join(cell.get("source", ""))))
+    for page in pages:
+        referenced.update(figure_references(page))
+    problems = [f"figure {name!r} is shown more than once" for name in sorted(set(names)) if names.count(name) > 1]
+    for name in sorted(set(names)):
+        if name not in referenced and name not in UNREFERENCED_FIGURES:
+            problems.append(f"figure {name!r}: no prose refers to it; "
+                            f"write {{numref}}`{name}` where the text explains it")
+        if name in referenced and name in UNREFERENCED_FIGURES:
+            problems.append(f"figure {name!r} is referred to now: remove it from guards.UNREFERENCED_FIGURES")
+    problems += [f"{{numref}}`{name}` names no figure of the book" for name in sorted(referenced - set(names))
+                 if name.startswith("fig-")]
     return problems
 
 
@@ -195,8 +263,14 @@ def _check_cell(cell):
         data = output.get("data", {})
         if "image/svg+xml" in data:
             yield "stores an SVG figure: store PNG (nbval compares SVG as text)"
-        if "image/png" in data and not cell.get("metadata", {}).get("mystnb", {}).get("image", {}).get("alt"):
+        mystnb = cell.get("metadata", {}).get("mystnb", {})
+        if "image/png" in data and not mystnb.get("image", {}).get("alt"):
             yield "shows a figure without alt text (cell metadata mystnb.image.alt)"
+        if "image/png" in data and not str(mystnb.get("figure", {}).get("name", "")).startswith("fig-"):
+            yield ("shows a figure without a name (cell metadata mystnb.figure.name, 'fig-...'): "
+                   "it cannot be referred to")
+        if "image/png" in data and not mystnb.get("figure", {}).get("caption"):
+            yield "shows a figure without a caption (cell metadata mystnb.figure.caption)"
         text = _text(output)
         for what, pattern in MACHINE_SPECIFIC.items():
             match = pattern.search(text)
@@ -226,17 +300,27 @@ def check_file(path):
     """The problems of a chapter notebook, or of a Markdown page (only its admonitions)."""
     text = Path(path).read_text(encoding="utf-8")
     if Path(path).suffix == ".md":
-        return admonition_problems(text)
+        return admonition_problems(text) + positional_figure_problems(text)
     return check(json.loads(text))
 
 
+def book_figure_problems():
+    """:func:`figure_reference_problems` of the whole book: every chapter and written page."""
+    notebooks = [json.loads(path.read_text(encoding="utf-8")) for path in chapter_notebooks()]
+    return figure_reference_problems(notebooks, [path.read_text(encoding="utf-8") for path in book_pages()])
+
+
 def main(paths):
+    whole_book = not paths
     paths = [Path(p) for p in paths] or chapter_notebooks() + book_pages()
     failed = False
     for path in paths:
         for problem in check_file(path):
             failed = True
             print(f"{path}: {problem}")
+    for problem in book_figure_problems() if whole_book else []:
+        failed = True
+        print(f"the book: {problem}")
     return 1 if failed else 0
 
 
