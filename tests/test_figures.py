@@ -702,8 +702,7 @@ FIGURE_FUNCTIONS = ["binary_entropy", "surprise_curve", "kl_pair", "margin_curve
 RECORDED_WITH = "3.11.2"
 #: Chapters whose stored figure predates a deliberate change to lib.plots: re-execute them
 #: (python -m tools.reexecute chapters/<name>) and remove them here.
-STALE = {"41_gpu.ipynb": "recorded as a 1x PNG before lib.display stored figures at 2x (retina); "
-                         "its re-execution belongs to the rewrite of chapter 41"}
+STALE = {}
 
 
 def redraw(nb, index, call):

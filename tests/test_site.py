@@ -476,9 +476,7 @@ def figures_of_the_book():
 
 
 #: Figures known to fail a test below, with the reason (remove an entry once its figure passes).
-KNOWN_SMALL_TEXT = {"fig-benchmark": "plots.benchmark_results draws 8 pt legend text in a figure of one panel per "
-                                     "size, 12.6 in wide for three: 4.5 CSS px on a phone; another change owns it"}
-KNOWN_SMALL_TEXT["fig-benchmark-memory"] = KNOWN_SMALL_TEXT["fig-benchmark"]
+KNOWN_SMALL_TEXT = {}
 
 
 def _figure_params(known=None):
