@@ -396,6 +396,33 @@ def test_outputs_read_whole_on_a_desktop_and_in_print(site, browser):
             visit.close()
 
 
+PAGE_WIDER_THAN_SCREEN = """() => {
+  const width = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth <= width) return [];
+  return Array.from(document.querySelectorAll('article *'))
+    .filter(e => e.getBoundingClientRect().right > width + 1 && e.children.length === 0)
+    .filter(e => {  // what widens the page, not what scrolls inside its own box
+      for (let p = e.parentElement; p; p = p.parentElement) {
+        if (['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(p).overflowX)) return false;
+      }
+      return true;
+    })
+    .map(e => e.tagName + ': ' + e.textContent.slice(0, 60))
+    .concat(['page ' + document.documentElement.scrollWidth + ' px wide']);
+}"""
+
+
+def test_no_page_scrolls_sideways_on_a_phone(site, browser):
+    """At 390 px no page is wider than the screen: a long identifier in the text or a long word in
+    a heading breaks across lines (code blocks and wide tables scroll inside their own box)."""
+    for path in pages():
+        visit = PageVisit(browser, site, path, viewport={"width": 390, "height": 844})
+        try:
+            assert visit.page.evaluate(PAGE_WIDER_THAN_SCREEN) == [], f"{path}: wider than a 390 px screen"
+        finally:
+            visit.close()
+
+
 def test_equations_fit_on_a_phone(site, browser):
     """At 390 px a display equation has the page's whole width, its number is never over it, and
     a formula wider than that scrolls inside its box with a visible cue (the scroll shadows)."""
