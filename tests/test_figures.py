@@ -18,7 +18,6 @@ Every artist must carry a ``gid``; :func:`drawn` fails on an artist no test know
 """
 
 import ast
-import csv
 import json
 import math
 import re
@@ -667,7 +666,7 @@ def test_benchmark_figures_draw_the_committed_results():
         check_bars(redraw(nb, index, call), expected, title, ylabel)
         # the caption names every machine, torch release and date that measured the rows drawn
         caption, alt = caption_and_alt(nb["cells"][index])
-        for machine, device, release, date in results.machines(subset):
+        for machine, _device, release, date in results.machines(subset):
             short = machine.split(",")[0]
             assert short in caption and short in alt and release in caption and date in caption
         assert ("No GPU was measured." in caption) == all(r["device"] == "cpu" for r in subset)
