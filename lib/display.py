@@ -7,6 +7,8 @@ text on every machine, so chapters print through this module.
 Defined in the chapter "How to read this book" (``chapters/00_how_to_read.ipynb``).
 """
 
+import os
+
 import torch
 
 #: Decimals shown for floating-point values, torch's own default.
@@ -69,6 +71,10 @@ def setup():
 
     set_matplotlib_formats("png")
     shell.InteractiveTB.set_mode(mode="Minimal")
+    if os.environ.get("CEE_AUDIT_RECORD"):  # set by tools.reexecute: record for the rounding audit
+        from lib import _audit
+
+        _audit.start()
 
 
 def _numeric(text):
