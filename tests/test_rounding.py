@@ -87,11 +87,12 @@ def test_printed_numbers_keep_their_text_on_another_device(path):
 @pytest.mark.parametrize("path", guards.chapter_notebooks(), ids=lambda p: p.stem)
 def test_audit_record_is_current(path):
     record = rounding_audit.record_path(path)
-    assert record.exists(), f"{path.name} has no rounding audit record: python -m tools.reexecute {path.as_posix()}"
+    command = f"python -m tools.reexecute {path.relative_to(rounding_audit.ROOT).as_posix()}"
+    assert record.exists(), f"{path.name} has no rounding audit record: re-record it with {command}"
     assert rounding_audit.stored(path) is not None, (
-        f"{record.name} was recorded for other code cells, another lib or another torch release "
-        f"(test_printed_numbers_keep_their_text_on_another_device measured afresh): re-record the "
-        f"chapter with python -m tools.reexecute {path.relative_to(rounding_audit.ROOT).as_posix()}")
+        f"tests/rounding/{record.name} was recorded for other code cells, another lib or another torch "
+        f"release (test_printed_numbers_keep_their_text_on_another_device measured afresh): re-record "
+        f"the chapter with {command}")
 
 
 def test_no_record_without_its_chapter():
