@@ -8,6 +8,8 @@ Defined in the appendix "How this book checks itself"
 (``chapters/91_how_this_book_checks_itself.ipynb``); introduced in "How to read this book".
 """
 
+import os
+
 import torch
 
 #: Decimals shown for floating-point values, torch's own default.
@@ -78,6 +80,10 @@ def setup():
 
     shell.display_formatter.formatters["image/png"].for_type(Figure, retina_png)
     shell.InteractiveTB.set_mode(mode="Minimal")
+    if os.environ.get("CEE_AUDIT_RECORD"):  # set by tools.reexecute: record for the rounding audit
+        from lib import _audit
+
+        _audit.start()
 
 
 def retina_png(figure):

@@ -65,21 +65,21 @@ def test_device_assert_capture_reads_the_report_and_drops_machine_paths():
     assert capture.parse("", "")["raised_at"] is None
 
 
-def test_cpu_peak_memory_counts_full_size_tensors():
-    # lib keeps one N x C buffer, which becomes the gradient; torch creates three, alive together
-    logits = torch.randn(2048, 500, generator=torch.Generator().manual_seed(0))
-    target = torch.randint(0, 500, (2048,), generator=torch.Generator().manual_seed(1))
-    one = logits.numel() * 4 / 2**20
+def test_cpu_peak_memory_is_the_peak_of_what_fn_holds(monkeypatch):
+    # two 4 MiB tensors alive together, then a third after they are freed: the peak is 8 MiB
+    n = 2**20  # float32: 4 MiB
 
-    def step(fn):
-        x = logits.detach().requires_grad_()
-        fn(x, target).backward()
+    def fn():
+        a, b = torch.ones(n), torch.ones(n)
+        del a, b
+        torch.ones(n)
 
-    lib_peak = bench.cpu_peak_mib(lambda: step(bench.L.cross_entropy))
-    torch_peak = bench.cpu_peak_mib(lambda: step(bench.F.cross_entropy))
-    assert lib_peak is not None and torch_peak is not None, "glibc's mallinfo2 is missing"
-    assert one <= lib_peak < 1.2 * one
-    assert 3 * one <= torch_peak < 3.3 * one
+    peak = bench.cpu_peak_mib(fn)
+    if peak is None:
+        pytest.skip("no glibc mallinfo2 on this machine: cpu_peak_mib returns None (checked below)")
+    assert 8 <= peak < 8.5
+    monkeypatch.setattr(bench, "_glibc_in_use", lambda: None)
+    assert bench.cpu_peak_mib(fn) is None
 
 
 def test_results_are_read_into_plain_values():

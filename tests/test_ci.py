@@ -6,9 +6,12 @@ printed commands with the README's two commands. CI may differ from them only in
 documented ways: the install takes the lock file (plus PyPI's missing CPU build of torch from
 PyTorch's index where pip needs it) and then ``lib`` with ``--no-deps``, pytest writes a JUnit
 report, ``--quiet`` flags, and the steps around them (Chromium, pip's own upgrade, clearing an
-old build).
+old build). CI builds the book once, in the site test, with README command 1's build command
+(``book_build_command`` in ``tests/conftest.py``, plus ``--all``), and then checks that the
+site is there.
 """
 
+import ast
 import os
 import re
 import shlex
@@ -55,9 +58,13 @@ def expected_ci_commands():
         venv,
         lock_install,
         lib_install,
-        [*test, REPORT],
-        build,
+        [*test, REPORT],  # builds the book: the site test runs README command 1's build
+        SITE_CHECK,
     ]
+
+
+#: After the tests, CI checks that the site test left the built book (README command 1's build).
+SITE_CHECK = ["test", "-f", "_build/html/index.html"]
 
 
 #: Commands CI may run besides the README's: Chromium's check and install, pip's own upgrade,
@@ -129,6 +136,17 @@ def test_ci_with_and_without_pytorch_index():
         assert command_problems(commands) == []
 
 
+def test_the_site_test_builds_with_the_readme_command(book_build_command):
+    *_, build, _ = (words(step) for step in readme_steps())
+    assert Path(book_build_command[0]).name == "jupyter-book" and book_build_command[1:] == [*build[1:], "--all"]
+    # the site fixture builds with that command and no other
+    tree = ast.parse((ROOT / "tests" / "test_site.py").read_text(encoding="utf-8"))
+    (site,) = [f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.name == "site"]
+    assert [a.arg for a in site.args.args] == ["book_build_command"]
+    strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    assert not [s for s in strings if "jupyter-book" in s or "--warningiserror" in s]
+
+
 def test_dry_run_runs_nothing(tmp_path):
     copy = tmp_path / ".ci" / "run"
     copy.parent.mkdir()
@@ -143,8 +161,9 @@ def test_dry_run_runs_nothing(tmp_path):
 FAULTS = {
     "pytest commented out": ("run .venv/bin/python -m pytest", "# run .venv/bin/python -m pytest"),
     "pytest failure ignored": ('-m pytest --junitxml="$REPORT"', '-m pytest --junitxml="$REPORT" || true'),
-    "build without --warningiserror": ("build . --warningiserror --nitpick", "build . --nitpick"),
-    "build flags changed": ("--nitpick --keep-going", "--keep-going"),
+    "built site not checked": ("run test -f _build/html/index.html\n", ""),
+    "a second build": ('run test -f _build/html/index.html\n',
+                       'run .venv/bin/jupyter-book build . --warningiserror --nitpick --keep-going\n'),
     "no fresh venv": ("run rm -rf .venv\n", ""),
     "requirements.txt not the lock": ('-r "$LOCK"', "-r requirements.txt"),
     "lib not installed": ("run .venv/bin/python -m pip install --quiet --no-deps -e .\n", ""),

@@ -52,7 +52,7 @@ def test_fmt_hides_device_and_autograd():
     assert display.fmt([1.0, torch.tensor(2.0)]) == "[1.0000, tensor(2.)]"
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.gpu
 def test_fmt_is_the_same_on_the_gpu():
     x = torch.tensor([0.59814, 1.0])
     assert display.fmt(x.cuda()) == display.fmt(x)

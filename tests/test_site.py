@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import urllib.parse
 from pathlib import Path
@@ -40,11 +39,10 @@ sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
 
 
 @pytest.fixture(scope="module")
-def site():
-    """Build the book, serve it on 127.0.0.1, and yield the base URL."""
-    jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    command = [str(jupyter_book), "build", str(ROOT), "--all", "--warningiserror", "--nitpick", "--keep-going"]
-    build = subprocess.run(command, capture_output=True, text=True)
+def site(book_build_command):
+    """Build the book with README command 1's build (tests/conftest.py), serve it on 127.0.0.1,
+    and yield the base URL. This is CI's one build of the book (.ci/run keeps _build/html)."""
+    build = subprocess.run(book_build_command, cwd=ROOT, capture_output=True, text=True)
     if build.returncode != 0:
         pytest.fail(f"the book did not build:\n{build.stdout[-4000:]}\n{build.stderr[-4000:]}", pytrace=False)
     handler = functools.partial(_QuietHandler, directory=str(HTML))

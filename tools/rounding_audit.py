@@ -6,11 +6,14 @@ is the same on every device only if each number it prints is far, in float32 ste
 rounding boundary of its printed form: ``2.79115`` printed with 4 decimals is ``2.7911`` or
 ``2.7912`` depending on its last bit.
 
-This tool executes chapters with :mod:`lib.display` recording every floating-point value it
-formats (``show``, ``table``, and tensors a cell returns), then measures each value's
-distance to the nearest rounding boundary in units in the last place (ulps) of its dtype at
-that value. A Python float counts as float32 when float32 holds it exactly (it came from
-``.item()`` of a float32 tensor), else as float64. Integer-valued tensors (printed as
+The values are recorded when the re-execute tool records a chapter: :mod:`lib.display` hands
+every floating-point value it formats (``show``, ``table``, and tensors a cell returns) to the
+recorder :mod:`lib._audit`, and ``python -m tools.reexecute`` writes them to
+``tests/rounding/<chapter>.json`` with the hash of what they depend on (:func:`dependency_hash`:
+the chapter's code cells, the sources of ``lib``, the torch release). This module measures
+each value's distance to the nearest rounding boundary in units in the last place (ulps) of
+its dtype at that value. A Python float counts as float32 when float32 holds it exactly (it
+came from ``.item()`` of a float32 tensor), else as float64. Integer-valued tensors (printed as
 ``2000.``), zeros and infinities are printed exactly and counted apart.
 
 Only what goes through :mod:`lib.display` is seen. A chapter formats a number with its own
@@ -19,11 +22,15 @@ entropy of chapter 11, the float16 table of chapter 24), which no device changes
 
     python -m tools.rounding_audit                       # every chapter, worst margins first
     python -m tools.rounding_audit chapters/41_gpu.ipynb --ulps 64
+    python -m tools.rounding_audit --execute             # measure afresh (as on a GPU)
 
-``tests/test_rounding.py`` requires a margin of :data:`MIN_ULPS` for every chapter.
+It reads the stored records where their hash is current and executes a chapter only where it
+is stale or ``--execute`` asks. ``tests/test_rounding.py`` requires a margin of
+:data:`MIN_ULPS` for every chapter.
 """
 
 import argparse
+import hashlib
 import json
 import math
 import sys
@@ -32,9 +39,12 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
-from nbclient import NotebookClient
 
 from tools import guards
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Where the re-execute tool stores each chapter's records.
+RECORDS = ROOT / "tests" / "rounding"
 
 #: The margin every printed number must keep, in ulps of its dtype. CUDA's float32 ``expf``
 #: is within 2 ulps of the exact result and its ``logf`` within 1 (CUDA C++ Programming
@@ -46,49 +56,6 @@ MIN_ULPS = 8
 
 #: Explicit mantissa bits of each dtype, for its ulp at a value.
 MANTISSA_BITS = {"torch.float64": 52, "torch.float32": 23, "torch.float16": 10, "torch.bfloat16": 7}
-
-#: Run first in the kernel: wrap lib.display's formatting so each formatted value is recorded.
-RECORDER = r"""
-import lib.display as _display
-import torch as _torch
-
-_audit_records = []
-_audit_fmt, _audit_cell = _display.fmt, _display._cell
-
-
-def _audit_tensor(value, decimals, mode=None):
-    value = value.detach().cpu()
-    if not value.is_floating_point() or value.numel() == 0:
-        return
-    if mode is None:
-        with _display._print_options(decimals):
-            formatter = _torch._tensor_str._Formatter(value)
-        mode = "sci" if formatter.sci_mode else "int" if formatter.int_mode else "fixed"
-    _audit_records.append(("tensor", value.double().flatten().tolist(), str(value.dtype), decimals, mode))
-
-
-def _audit_recording_fmt(value, decimals=_display.DECIMALS):
-    if isinstance(value, _torch.Tensor):
-        _audit_tensor(value, decimals)
-    elif isinstance(value, float):
-        _audit_records.append(("tensor", [value], "float", decimals, "text"))
-    return _audit_fmt(value, decimals)
-
-
-def _audit_recording_cell(value, decimals):
-    if isinstance(value, _torch.Tensor) and value.numel() == 1 and value.is_floating_point():
-        _audit_tensor(value, decimals, mode="text")
-    elif isinstance(value, float):
-        _audit_records.append(("tensor", [value], "float", decimals, "text"))
-    return _audit_cell(value, decimals)
-
-
-_display.fmt, _display._cell = _audit_recording_fmt, _audit_recording_cell
-"""
-
-#: Run last: hand the records back as the cell's output.
-REPORT = "import json as _json; print(_json.dumps(_audit_records))"
-
 
 @dataclass(frozen=True)
 class Printed:
@@ -163,14 +130,10 @@ def switch_ulps(values, dtype, mode):
 
 
 def printed_values(records):
-    """Turn the recorder's records into :class:`Printed` values: one per element, and one per
-    tensor for its distance to a switch of notation (:func:`switch_ulps`)."""
-    printed, cell = [], 0
-    for record in records:
-        if record[0] == "cell":
-            cell = record[1]
-            continue
-        _, values, dtype, decimals, mode = record
+    """Turn the recorder's records (:mod:`lib._audit`) into :class:`Printed` values: one per
+    element, and one per tensor for its distance to a switch of notation (:func:`switch_ulps`)."""
+    printed = []
+    for cell, dtype, decimals, mode, values in records:
         for value in values:
             hazard = "showing decimals (printed as an integer)" if mode == "int" else "a rounding boundary"
             printed.append(Printed(cell, value, dtype, decimals, mode,
@@ -183,21 +146,64 @@ def printed_values(records):
     return printed
 
 
-def audit(path, timeout=600):
-    """Execute the notebook at ``path`` with recording on; return a :class:`Printed` per value."""
+def torch_release():
+    import torch
+
+    return torch.__version__.split("+")[0]
+
+
+def dependency_hash(path):
+    """SHA-256 of what a chapter's printed values depend on: its code cells, in order, the
+    sources of ``lib`` (the recorder included) and the torch release (``2.13.0`` for every
+    build of it). Markdown, outputs and tags do not count."""
+    digest = hashlib.sha256()
     notebook = nbformat.read(path, as_version=4)
-    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
-    recorder = nbformat.v4.new_code_cell(RECORDER)
-    marks = [nbformat.v4.new_code_cell(f"_audit_records.append(('cell', {n}))")
-             for n in range(1, len(code_cells) + 1)]
-    cells = [recorder]
-    for mark, cell in zip(marks, code_cells, strict=True):
-        cells += [mark, cell]
-    report = nbformat.v4.new_code_cell(REPORT)
-    notebook.cells = cells + [report]
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(Path(path).parent)}}).execute()
-    return printed_values(json.loads("".join(o.get("text", "") for o in report.outputs)))
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            digest.update(b"\0cell\0" + cell.source.encode())
+    for source in sorted((ROOT / "lib").rglob("*.py")):
+        digest.update(b"\0lib\0" + source.relative_to(ROOT).as_posix().encode() + b"\0" + source.read_bytes())
+    digest.update(b"\0torch\0" + torch_release().encode())
+    return digest.hexdigest()
+
+
+def record_path(path):
+    return RECORDS / f"{Path(path).stem}.json"
+
+
+def store(path, records):
+    """Write the records of the chapter at ``path``, with their :func:`dependency_hash`."""
+    RECORDS.mkdir(exist_ok=True)
+    data = {"chapter": Path(path).name, "hash": dependency_hash(path), "torch": torch_release(),
+            "records": records}
+    text = json.dumps(data, indent=None, separators=(",", ":"))
+    # one record per line, so that a diff shows which values changed
+    text = text.replace(',"records":[[', ',"records":[\n[').replace("],[", "],\n[")
+    record_path(path).write_text(text + "\n", encoding="utf-8")
+
+
+def stored(path):
+    """The stored records of the chapter at ``path`` if their hash is current, else ``None``."""
+    try:
+        data = json.loads(record_path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return data["records"] if data["hash"] == dependency_hash(path) else None
+
+
+def execute(path, timeout=600):
+    """Execute the notebook at ``path`` as the re-execute tool does (without writing it) and
+    return a :class:`Printed` per value."""
+    from tools import reexecute
+
+    return printed_values(reexecute.execute_and_record(path, timeout)[1])
+
+
+def audit(path, execute_always=False):
+    """A :class:`Printed` per value of the chapter at ``path``: from its stored records where
+    their hash is current, else (or with ``execute_always``) from a fresh execution."""
+    records = None if execute_always else stored(path)
+    return execute(path) if records is None else printed_values(records)
 
 
 def main(argv=None):
@@ -205,10 +211,11 @@ def main(argv=None):
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every chapter")
     parser.add_argument("--ulps", type=float, default=MIN_ULPS, help="the margin to require")
     parser.add_argument("--show", type=int, default=5, help="smallest margins to list per chapter")
+    parser.add_argument("--execute", action="store_true", help="execute even where the record is current")
     args = parser.parse_args(argv)
     failed = False
     for path in args.notebooks or guards.chapter_notebooks():
-        printed = audit(path)
+        printed = audit(path, execute_always=args.execute)
         exact = sum(1 for p in printed if math.isinf(p.ulps))  # zeros, inf, nan
         close = sorted((p for p in printed if p.ulps < args.ulps), key=lambda p: p.ulps)
         finite = sorted((p for p in printed if math.isfinite(p.ulps)), key=lambda p: p.ulps)
