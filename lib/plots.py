@@ -158,3 +158,25 @@ def benchmark_bars(groups, series, *, title, ylabel, xlabel="implementation"):
     ax.set_ylabel(ylabel, fontsize=10)
     fig.legend(loc="outside lower center", fontsize=10, ncols=1)
     return fig
+
+
+def next_token_training(losses, log_v, floor):
+    """Plot a language model's training loss per step, with ``ln V`` and the bigram floor. Defined in "The next-token loss".
+
+    ``losses`` are the mean next-token losses in nats, one per optimizer step (step 0 first);
+    ``log_v`` is the loss of a uniform guess over the ``V`` tokens, ``floor`` the conditional
+    entropy of the next token given the current one in the training text, the lowest training
+    loss a bigram model can approach.
+    """
+    losses = torch.as_tensor(losses, dtype=torch.float64).detach().cpu()
+    steps = torch.arange(losses.numel())
+    fig, ax = new_figure()
+    ax.plot(_np(steps), _np(losses), color="tab:blue", lw=2, label="training loss", gid="loss")
+    ax.axhline(log_v, color="gray", ls="--", lw=1, label=f"ln V = {log_v:.4f}  (uniform guess)", gid="ln V")
+    ax.axhline(floor, color="tab:green", ls=":", lw=1.5, label=f"bigram floor = {floor:.4f}", gid="bigram floor")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("mean next-token loss  [nats]")
+    ax.set_title("A bigram model starts at ln V and falls towards its floor")
+    ax.set_xlim(0, losses.numel() - 1)
+    ax.legend()
+    return fig
