@@ -161,7 +161,9 @@ def benchmark_bars(groups, series, *, title, ylabel, xlabel="implementation"):
 
 
 def next_token_training(losses, log_v, floor):
-    """Plot a language model's training loss per step, with ``ln V`` and the bigram floor. Defined in "The next-token loss".
+    """Plot a language model's training loss per step, with ``ln V`` and the bigram floor.
+
+    Defined in "The next-token loss".
 
     ``losses`` are the mean next-token losses in nats, one per optimizer step (step 0 first);
     ``log_v`` is the loss of a uniform guess over the ``V`` tokens, ``floor`` the conditional
