@@ -98,16 +98,21 @@ def headline_messages(page):
     return [item[3:-3] if item.startswith("`` ") else item[1:-1] for item in items]
 
 
+def numbers_blanked(message):
+    """The message with every run of digits, and every list of them, as ``#``: independent of the module."""
+    return re.sub(r"#(?:\.#)?(?:e-?#)?(?:, #)*", "#", re.sub(r"-?\d+", "#", message))
+
+
 def test_no_message_is_listed_twice():
     entries = error_index.entries(ROOT)
     page = error_index.render(entries)
     headlines = headline_messages(page)
-    templates = [error_index.template(m) for m in headlines]
+    templates = [numbers_blanked(m) for m in headlines]
     assert len(templates) == len(set(templates)), sorted(t for t in templates if templates.count(t) > 1)
     # every message the chapters show is on the page exactly once, under the item of its template
     for message in {e.message for e in entries}:
         assert page[len(error_index.HEADER):].count(f"`{message}`") == 1, message
-        assert error_index.template(message) in templates
+        assert numbers_blanked(message) in templates
     assert len(headlines) < len(entries)  # some messages are shown by more than one cell
 
 
