@@ -116,9 +116,14 @@ def test_no_message_is_listed_twice():
     assert len(headlines) < len(entries)  # some messages are shown by more than one cell
 
 
-def test_messages_that_differ_in_numbers_share_one_item():
-    cell = lambda ename, message: {"cell_type": "code", "metadata": {"tags": [guards.RAISES]}, "outputs": [
+def error_cell(ename, message):
+    """A raises-exception cell that stored ``message``."""
+    return {"cell_type": "code", "metadata": {"tags": [guards.RAISES]}, "outputs": [
         {"output_type": "error", "ename": ename, "evalue": message, "traceback": []}]}
+
+
+def test_messages_that_differ_in_numbers_share_one_item():
+    cell = error_cell
     notebook = {"cells": [
         {"cell_type": "markdown", "source": "# Title\n\n## One"},
         cell("IndexError", "Target 3 is out of bounds."), cell("IndexError", "Target 3 is out of bounds."),
