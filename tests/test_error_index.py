@@ -70,7 +70,8 @@ def test_slugs_follow_myst_and_stay_unique():
 #: each. A message whose chapter is not yet in the table of contents is required once it is.
 REQUIRED = [
     (r"Expected target size \[[\d, ]+\], got \[[\d, ]+\]", "chapters/35_targets"),
-    (r"only batches of spatial targets supported \(3D tensors\) but got targets of dimension: 4", "chapters/35_targets"),
+    (r"only batches of spatial targets supported \(3D tensors\) but got targets of dimension: 4",
+     "chapters/35_targets"),
     (r"expected target dtype to be Long or Byte, but got Float", "chapters/35_targets"),
     (r"0D or 1D target tensor expected, multi-target not supported", "chapters/35_targets"),
     (r"Target \d+ is out of bounds\.", "chapters/35_targets"),
@@ -142,7 +143,8 @@ def test_messages_that_differ_in_numbers_share_one_item():
     assert target.messages == ("Target 3 is out of bounds.", "Target 255 is out of bounds.")
     assert [e.anchor for e in target.entries] == ["one", "two"]
     assert ("RuntimeError", "Expected target size [#], got [#]") in grouped
-    assert ("RuntimeError", "only batches of spatial targets supported (3D tensors) but got targets of dimension: #") in grouped
+    spatial = "only batches of spatial targets supported (3D tensors) but got targets of dimension: #"
+    assert ("RuntimeError", spatial) in grouped
     page = error_index.render(found)
     assert page.count("- `Target 3 is out of bounds.`") == 1 and "also shown as `Target 255 is out of bounds.`" in page
     assert "[Title: One](chapters/x.ipynb#one), [Title: Two](chapters/x.ipynb#two)" in page
