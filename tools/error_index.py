@@ -8,6 +8,7 @@ a cell to a chapter adds an entry; nothing is maintained by hand.
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -26,7 +27,9 @@ Every error message that a chapter of this book shows, with a link to the sectio
 explains it. Paste an error into the search box to land here or on the section itself.
 
 This page is generated when the book is built, from the chapters' cells that are expected to
-raise (tagged `raises-exception`); it is not edited by hand.
+raise (tagged `raises-exception`); it is not edited by hand. A message that differs only in its
+numbers (`Target 3 is out of bounds.`, `Target 255 is out of bounds.`) is listed once, with
+every form the book shows and every section that shows it.
 """
 
 
@@ -40,6 +43,45 @@ class Entry:
     chapter_title: str
     section_title: str
     anchor: str  # heading slug, '' for the top of the chapter
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """One entry of the page: the messages of one exception class that share a template."""
+
+    ename: str
+    template: str
+    messages: tuple  # the distinct messages, in reading order
+    entries: tuple  # one Entry per distinct section that shows it, in reading order
+
+
+#: A list of integers, such as a shape: ``[2, 4, 4, 3]``.
+_NUMBER_LIST = re.compile(r"\[\s*-?\d+(?:\s*,\s*-?\d+)*\s*\]")
+#: A number standing alone (``3``, ``-100``, ``1.5``, ``3.5e-04``), not the digit of ``3D`` or ``int32``.
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?!\w)")
+
+
+def template(message):
+    """The message with its numbers and lists of numbers replaced by placeholders.
+
+    Two showings of one error differ in the numbers a cell chose (a target, a shape, a batch
+    size); readers search for the words. Words, dtypes and device names are kept, so that
+    ``but got Float`` and ``but got Int`` (two different mistakes) stay two entries.
+    """
+    return _NUMBER.sub("#", _NUMBER_LIST.sub("[#]", message))
+
+
+def groups(found):
+    """Group entries by (exception class, :func:`template`): each message template once."""
+    keyed = {}
+    for entry in found:
+        keyed.setdefault((entry.ename, template(entry.message)), []).append(entry)
+    result = []
+    for (ename, key), members in keyed.items():
+        messages = tuple(dict.fromkeys(e.message for e in members))
+        places = tuple({(e.chapter, e.anchor): e for e in members}.values())
+        result.append(Group(ename, key, messages, places))
+    return result
 
 
 def toc_chapters(root):
@@ -82,17 +124,29 @@ def notebook_entries(notebook, chapter):
 
 
 def render(found):
-    """Return the Markdown of the index page, grouped by exception class."""
+    """Return the Markdown of the index page: by exception class, one item per message template."""
     lines = [HEADER]
-    for ename in sorted({e.ename for e in found}):
+    grouped = groups(found)
+    for ename in sorted({g.ename for g in grouped}):
         lines.append(f"## {ename}\n")
-        for entry in sorted((e for e in found if e.ename == ename), key=lambda e: e.message.lower()):
-            target = f"{entry.chapter}.ipynb" + (f"#{entry.anchor}" if entry.anchor else "")
-            where = entry.chapter_title if entry.section_title == entry.chapter_title else (
-                f"{entry.chapter_title}: {entry.section_title}")
-            lines.append(f"- {_code(entry.message)}  \n  explained in [{_escape(where)}]({target})")
+        for group in sorted((g for g in grouped if g.ename == ename), key=lambda g: (g.template.lower(), g.template)):
+            item = f"- {_code(group.messages[0])}"
+            if len(group.messages) > 1:
+                item += "  \n  also shown as " + ", ".join(_code(m) for m in group.messages[1:])
+            links = ", ".join(f"[{_escape(_where(e))}]({_target(e)})" for e in group.entries)
+            lines.append(f"{item}  \n  explained in {links}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _target(entry):
+    return f"{entry.chapter}.ipynb" + (f"#{entry.anchor}" if entry.anchor else "")
+
+
+def _where(entry):
+    if entry.section_title == entry.chapter_title:
+        return entry.chapter_title
+    return f"{entry.chapter_title}: {entry.section_title}"
 
 
 def write(root):
