@@ -230,6 +230,6 @@ def contrastive_scale_curve(pairs, scales):
     ax.set_xscale("log")
     ax.set_xlabel("logit scale s = 1 / τ  (dashed: CLIP's start 1/0.07 and clamp 100)")
     ax.set_ylabel("symmetric loss  [nats]")
-    ax.set_title(f"A batch of {n} pairs: ln n at s = 0, 0 only for aligned pairs")
+    ax.set_title(f"{n} pairs: near ln n at small s; matched pairs fall to 0, random rise")
     ax.legend()
     return fig
