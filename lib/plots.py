@@ -182,3 +182,78 @@ def next_token_training(losses, log_v, floor):
     ax.set_xlim(0, losses.numel() - 1)
     ax.legend()
     return fig
+
+
+def distillation_gradient(student, teacher, temperatures):
+    """Plot the gradient norm of the distillation soft term against the temperature, log-log.
+
+    The soft term is ``kl_div(log_softmax(student / T), softmax(teacher / T), 'batchmean')``
+    for each ``T`` of ``temperatures``; the lines are the norm of its gradient with respect to
+    the student's logits (gid ``"without T^2"``) and that norm times ``T²`` (``"with T^2"``); the
+    dashed horizontal line (``"limit"``) is the large-``T`` limit of the latter,
+    ``‖z - v‖ / (C N)`` with ``z - v`` centred per row. Defined in "Soft targets: distillation
+    and temperature".
+    """
+    from lib import functional
+
+    student, teacher = student.detach().cpu().double(), teacher.detach().cpu().double()
+    n, c = student.shape
+    temperatures = torch.as_tensor(temperatures, dtype=torch.float64).cpu()
+    norms = []
+    for t in temperatures.tolist():
+        z = student.clone().requires_grad_()
+        soft = functional.kl_div(functional.log_softmax(z / t, dim=1), functional.softmax(teacher / t, dim=1),
+                                 reduction="batchmean")
+        (grad,) = torch.autograd.grad(soft, z)
+        norms.append(grad.norm())
+    norms = torch.stack(norms)
+    diff = student - teacher
+    limit = float((diff - diff.mean(dim=1, keepdim=True)).norm() / (c * n))
+    fig, ax = new_figure()
+    ax.plot(_np(temperatures), _np(norms), color="tab:orange", lw=2, label="without T²", gid="without T^2")
+    ax.plot(_np(temperatures), _np(temperatures**2 * norms), color="tab:blue", lw=2, label="with T²",
+            gid="with T^2")
+    ax.axhline(limit, color="gray", ls="--", lw=1, label="large-T limit ‖z − v‖ / (C N)", gid="limit")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("temperature T")
+    ax.set_ylabel("gradient norm w.r.t. student logits")
+    ax.set_title("The soft term's gradient shrinks as 1/T²; times T² it levels off")
+    ax.legend()
+    return fig
+
+
+def contrastive_scale_curve(pairs, scales):
+    """Plot the symmetric contrastive (CLIP) loss against the logit scale, log x axis.
+
+    ``pairs`` maps a label to ``(image_embeds, text_embeds)``, each ``(n, d)``; both are
+    normalised to unit length, and the loss at scale ``s`` is the mean of
+    ``cross_entropy(s · U Vᵀ, arange(n))`` and ``cross_entropy(s · V Uᵀ, arange(n))``
+    (gid ``"loss <label>"``). The dotted horizontal line is ``ln n`` (gid ``"ln n"``), the loss
+    of every pair at scale 0; the dashed vertical lines mark CLIP's initial scale ``1 / 0.07``
+    (``"init"``) and its clamp at 100 (``"clamp"``). Defined in "Contrastive losses are
+    cross-entropy".
+    """
+    from lib import functional
+
+    scales = torch.as_tensor(scales, dtype=torch.float64).cpu()
+    fig, ax = new_figure()
+    n = None
+    for label, (images, texts) in pairs.items():
+        u, v = (e.detach().cpu().double() for e in (images, texts))
+        u, v = u / u.norm(dim=1, keepdim=True), v / v.norm(dim=1, keepdim=True)
+        n = u.shape[0]
+        target = torch.arange(n)
+        sims = u @ v.T
+        loss = torch.stack([(functional.cross_entropy(s * sims, target)
+                             + functional.cross_entropy(s * sims.T, target)) / 2 for s in scales.tolist()])
+        ax.plot(_np(scales), _np(loss), lw=2, label=label, gid=f"loss {label}")
+    ax.axhline(math.log(n), color="gray", ls=":", lw=1, label=f"ln n = ln {n}", gid="ln n")
+    ax.axvline(1 / 0.07, color="gray", ls="--", lw=1, gid="init")
+    ax.axvline(100, color="black", ls="--", lw=1, gid="clamp")
+    ax.set_xscale("log")
+    ax.set_xlabel("logit scale s = 1 / τ  (dashed: CLIP's start 1/0.07 and clamp 100)")
+    ax.set_ylabel("symmetric loss  [nats]")
+    ax.set_title(f"{n} pairs: near ln n at small s; matched pairs fall to 0, random rise")
+    ax.legend()
+    return fig
