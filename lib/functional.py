@@ -312,6 +312,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     # torch works in place on (1 - target): the loss has the target's dtype and shape
     losses = ((1 - target) * input - log_sigmoid).to(target.dtype)
     if weight is not None:
+        torch.broadcast_tensors(losses, weight)  # torch's message when they do not broadcast at all
         _check_in_place(losses, weight)
         losses = (losses * weight).to(target.dtype)
     return _reduce(losses, reduction)
