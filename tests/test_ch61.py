@@ -78,5 +78,5 @@ def test_caption_and_alt_text_match_the_drawing_and_the_chapter():
     # the chapter prints the same threshold, found by searching torch's float32 sigmoid
     printed = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
                       for o in c.get("outputs", []))
-    assert "16.635532  16.635532  17.328679" in printed
+    assert "first float32 with sigmoid(z) == 1: 16.635532\n24 ln 2 = 16.635532,  ln(2^25 - 1) = 17.328679" in printed
     assert THRESHOLD < threshold
