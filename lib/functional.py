@@ -264,9 +264,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         _check_in_place(input, weight)
     if (~((input >= 0) & (input <= 1))).any():
         raise RuntimeError("all elements of input should be between 0 and 1")
-    log_x = input.log().clamp(min=-100)
-    log_1mx = (-input).log1p().clamp(min=-100)
-    losses = (target - 1) * log_1mx - target * log_x
+    losses = _BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         losses = (losses * weight).to(input.dtype)  # torch multiplies in place: the input's dtype
     return _reduce(losses, reduction)
@@ -303,7 +301,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
             f"result type {_name(input.dtype)} can't be cast to the desired output type "
             f"{_name(target.dtype)}"
         )
-    log_sigmoid = -((-input).clamp(min=0) + (-input.abs()).exp().log1p())
+    # -|x| written so that its gradient at x = 0 is +1, the branch that clamp(-x, min=0) takes
+    # there: the derivative of log σ at 0 comes out as 1 - 1/2, not 1 (input.abs() has gradient 0)
+    minus_abs = torch.where(input > 0, -input, input)
+    log_sigmoid = -((-input).clamp(min=0) + minus_abs.exp().log1p())
     if pos_weight is not None:
         log_weight = (pos_weight - 1) * target + 1
         _check_in_place(log_sigmoid, log_weight)
@@ -311,6 +312,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     # torch works in place on (1 - target): the loss has the target's dtype and shape
     losses = ((1 - target) * input - log_sigmoid).to(target.dtype)
     if weight is not None:
+        torch.broadcast_tensors(losses, weight)  # torch's message when they do not broadcast at all
         _check_in_place(losses, weight)
         losses = (losses * weight).to(target.dtype)
     return _reduce(losses, reduction)
@@ -358,6 +360,26 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 
 
 # --- the pieces -----------------------------------------------------------------------------
+
+
+class _BinaryCrossEntropy(torch.autograd.Function):
+    """The unweighted binary cross-entropy ``-[y log x + (1 - y) log(1 - x)]``, each log clamped at
+    -100, with torch's gradients: ``(x - y) / max(x (1 - x), 1e-12)`` for the input (finite at 0
+    and 1, where the clamped logs have none) and ``log(1 - x) - log x``, unclamped, for the target."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        log_x = x.log().clamp(min=-100)
+        log_1mx = (-x).log1p().clamp(min=-100)
+        return (y - 1) * log_1mx - y * log_x
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        grad_x = grad * (x - y) / (x * (1 - x)).clamp(min=1e-12) if ctx.needs_input_grad[0] else None
+        grad_y = grad * ((-x).log1p() - x.log()) if ctx.needs_input_grad[1] else None
+        return grad_x, grad_y
 
 
 def _upcast(x):

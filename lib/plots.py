@@ -257,3 +257,26 @@ def contrastive_scale_curve(pairs, scales):
     ax.set_title(f"{n} pairs: near ln n at small s; matched pairs fall to 0, random rise")
     ax.legend()
     return fig
+
+
+def saturated_bce(high=120.0, points=1201):
+    """Plot, in float32 on the CPU, the loss of one logit ``z`` with target 0 as ``BCEWithLogitsLoss(z)``
+    and as ``BCELoss(sigmoid(z))``: the second jumps to the clamp, 100, where the float32 sigmoid
+    rounds to 1. Defined in "Binary and multi-label losses in practice"."""
+    from lib import functional
+
+    z = torch.linspace(0, high, points, dtype=torch.float32)
+    target = torch.zeros_like(z)
+    with_logits = functional.binary_cross_entropy_with_logits(z, target, reduction="none")
+    on_sigmoid = functional.binary_cross_entropy(torch.sigmoid(z), target, reduction="none")
+    fig, ax = new_figure()
+    ax.plot(_np(z), _np(with_logits), color="tab:blue", lw=2, label="BCEWithLogitsLoss(z)", gid="with logits")
+    ax.plot(_np(z), _np(on_sigmoid), color="tab:red", lw=2, ls="--", label="BCELoss(sigmoid(z))",
+            gid="on sigmoid")
+    ax.axhline(100, color="gray", ls=":", lw=1, gid="clamp")
+    ax.set_xlabel("logit z  (target 0, float32)")
+    ax.set_ylabel("loss  [nats]")
+    ax.set_title("BCELoss on a saturated sigmoid jumps to the clamp, 100")
+    ax.set_xlim(0, high)
+    ax.legend(loc="lower right")
+    return fig
