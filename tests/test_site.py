@@ -250,7 +250,22 @@ SEED_POSTS = ["CrossEntropyLossの挙動を確認する", "What NLLLoss computes
               "강의찬 (Kang Uichan). cross entropy", "Pytorch中的CrossEntropy"]
 
 
-def test_bibliography(site, browser):
+@pytest.fixture(scope="module")
+def chapter_pages(site, browser):
+    """What the bibliography and figure tests read on every chapter page, in one visit per chapter
+    (at the default viewport): its citations, its numbered figures and its {numref} links."""
+    found = {}
+    for path in [p for p in pages() if p.startswith("chapters/")]:
+        visit = PageVisit(browser, site, path)
+        try:
+            found[path] = {"citations": visit.page.evaluate(CITATIONS), "figures": visit.page.evaluate(FIGURE_NUMBERS),
+                           "numrefs": visit.page.evaluate(NUMREFS)}
+        finally:
+            visit.close()
+    return found
+
+
+def test_bibliography(site, browser, chapter_pages):
     """Titles as written, URLs as links, one label per work, and the text cites by the list's labels."""
     visit = PageVisit(browser, site, "references.html")
     try:
@@ -267,16 +282,10 @@ def test_bibliography(site, browser):
     assert all(post in text for post in SEED_POSTS), [p for p in SEED_POSTS if p not in text]
     by_id = {e["id"]: e["label"] for e in entries}
     cited = set()
-    for path in pages():
-        if not path.startswith("chapters/"):
-            continue
-        visit = PageVisit(browser, site, path)
-        try:
-            for citation in visit.page.evaluate(CITATIONS):
-                assert by_id.get(citation["target"]) == citation["text"], (path, citation)
-                cited.add(citation["target"])
-        finally:
-            visit.close()
+    for path, chapter in chapter_pages.items():
+        for citation in chapter["citations"]:
+            assert by_id.get(citation["target"]) == citation["text"], (path, citation)
+            cited.add(citation["target"])
     assert len(cited) >= 5
 
 
@@ -473,29 +482,35 @@ PAGE_WIDER_THAN_SCREEN = """() => {
 }"""
 
 
-def test_no_page_scrolls_sideways_on_a_phone(site, browser):
+@pytest.fixture(scope="module")
+def on_a_phone(site, browser):
+    """What the phone tests below read on every page at 390 px, in one visit per page."""
+    found = {}
+    for path in pages():
+        visit = PageVisit(browser, site, path, viewport={"width": 390, "height": 844})
+        try:
+            found[path] = {"wider": visit.page.evaluate(PAGE_WIDER_THAN_SCREEN),
+                           "equations": visit.page.evaluate(EQUATIONS),
+                           "numbered": visit.page.evaluate("() => document.querySelectorAll('article div.math .eqno')"
+                                                           ".length")}
+        finally:
+            visit.close()
+    return found
+
+
+def test_no_page_scrolls_sideways_on_a_phone(on_a_phone):
     """At 390 px no page is wider than the screen: a long identifier in the text or a long word in
     a heading breaks across lines (code blocks and wide tables scroll inside their own box)."""
-    for path in pages():
-        visit = PageVisit(browser, site, path, viewport={"width": 390, "height": 844})
-        try:
-            assert visit.page.evaluate(PAGE_WIDER_THAN_SCREEN) == [], f"{path}: wider than a 390 px screen"
-        finally:
-            visit.close()
+    for path, state in on_a_phone.items():
+        assert state["wider"] == [], f"{path}: wider than a 390 px screen"
 
 
-def test_equations_fit_on_a_phone(site, browser):
+def test_equations_fit_on_a_phone(on_a_phone):
     """At 390 px a display equation has the page's whole width, its number is never over it, and
     a formula wider than that scrolls inside its box with a visible cue (the scroll shadows)."""
-    checked = 0
-    for path in pages():
-        visit = PageVisit(browser, site, path, viewport={"width": 390, "height": 844})
-        try:
-            assert visit.page.evaluate(EQUATIONS) == [], path
-            checked += visit.page.evaluate("() => document.querySelectorAll('article div.math .eqno').length")
-        finally:
-            visit.close()
-    assert checked >= 20  # numbered equations were there to check
+    for path, state in on_a_phone.items():
+        assert state["equations"] == [], path
+    assert sum(state["numbered"] for state in on_a_phone.values()) >= 20  # numbered equations were there to check
 
 
 def test_screenshots(site, browser):
@@ -643,18 +658,14 @@ FIGURE_NUMBERS = """() => Array.from(document.querySelectorAll('article figure[i
   .map(f => ({id: f.id, number: (f.querySelector('.caption-number') || {textContent: ''}).textContent.trim()}))"""
 
 
-def test_figures_are_referred_to_by_number(site, browser):
+def test_figures_are_referred_to_by_number(site, chapter_pages):
     """Every {numref} renders as "Fig. N", links to the figure numbered N, and every figure of
     the book (but those guards.UNREFERENCED_FIGURES lists) is the target of one."""
     numbers, links = {}, []
-    for path in [p for p in pages() if p.startswith("chapters/")]:
-        visit = PageVisit(browser, site, path)
-        try:
-            for figure in visit.page.evaluate(FIGURE_NUMBERS):
-                numbers[f"{site}{path}#{figure['id']}"] = figure["number"]
-            links += visit.page.evaluate(NUMREFS)
-        finally:
-            visit.close()
+    for path, chapter in chapter_pages.items():
+        for figure in chapter["figures"]:
+            numbers[f"{site}{path}#{figure['id']}"] = figure["number"]
+        links += chapter["numrefs"]
     figure_names = {name for _, name, _ in figures_of_the_book()}
     assert {url.split("#")[1] for url in numbers} == figure_names
     for link in links:
