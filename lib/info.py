@@ -61,8 +61,7 @@ def entropy(p, dim=-1, base=None):
     Explained in the chapter "Entropy" (``chapters/11_entropy.ipynb``).
     """
     p = _as_distribution(p, "p", dim)
-    terms = torch.where(p > 0, p * torch.log(p), torch.zeros_like(p))
-    return _in_base(0.0 - terms.sum(dim), base)
+    return _in_base(0.0 - _weighted_by(p, torch.log(p)).sum(dim), base)
 
 
 def cross_entropy(p, q, dim=-1, base=None):
@@ -84,8 +83,7 @@ def cross_entropy(p, q, dim=-1, base=None):
     Explained in the chapter "Cross-entropy" (``chapters/12_cross_entropy.ipynb``).
     """
     p, q = _as_pair(p, q, dim)
-    terms = torch.where(p > 0, p * torch.log(q), torch.zeros_like(p))
-    return _in_base(0.0 - terms.sum(dim), base)
+    return _in_base(0.0 - _weighted_by(p, torch.log(q)).sum(dim), base)
 
 
 def kl_divergence(p, q, dim=-1, base=None):
@@ -107,8 +105,13 @@ def kl_divergence(p, q, dim=-1, base=None):
     Explained in the chapter "KL divergence" (``chapters/13_kl_divergence.ipynb``).
     """
     p, q = _as_pair(p, q, dim)
-    terms = torch.where(p > 0, p * (torch.log(p) - torch.log(q)), torch.zeros_like(p))
-    return _in_base(terms.sum(dim), base)
+    return _in_base(_weighted_by(p, torch.log(p) - torch.log(q)).sum(dim), base)
+
+
+def _weighted_by(p, values):
+    """``p * values`` where ``p > 0``, and 0 where ``p = 0``, whatever ``values`` holds there
+    (``-inf`` or ``nan``): the convention ``0 · log 0 = 0``, coded with :func:`torch.where`."""
+    return torch.where(p > 0, p * values, torch.zeros_like(p))
 
 
 def _as_floating(values):

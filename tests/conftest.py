@@ -1,12 +1,17 @@
 """Fixtures shared by the test modules."""
 
+import json
+import os
 import re
 import shlex
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,6 +26,46 @@ def book_build_command():
     build = shlex.split(first.split(" && ")[-1])
     assert build[0] == ".venv/bin/jupyter-book" and build[1] == "build", build
     return [str(Path(sys.executable).parent / "jupyter-book"), *build[1:], "--all"]
+
+
+@pytest.fixture(scope="session")
+def built_book(book_build_command, tmp_path_factory):
+    """The book built once per test run, in the repository (``_build/html``, which CI keeps), with
+    ``book_build_command``; returns the HTML folder, or fails the test that asks for it (every one,
+    with the build's log) when the build failed. The site test and the button test's no-repository
+    case both read this build. Under pytest-xdist the workers share it: the first to ask builds
+    it under a file lock in the run's temporary folder, the others wait and read its result."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder, above each worker's own
+    result = shared / "book-build.json"
+    with FileLock(str(shared / "book-build.lock")):
+        if not result.exists():
+            build = subprocess.run(book_build_command, cwd=ROOT, capture_output=True, text=True)
+            result.write_text(json.dumps({"returncode": build.returncode,
+                                          "log": f"{build.stdout[-4000:]}\n{build.stderr[-4000:]}"}))
+    built = json.loads(result.read_text())
+    if built["returncode"] != 0:
+        pytest.fail(f"the book did not build:\n{built['log']}", pytrace=False)
+    return ROOT / "_build" / "html"
+
+
+@pytest.fixture(scope="session")
+def tool():
+    """``tool(name, purpose)``: the path of the command ``name`` that requirements.txt installs
+    (next to this interpreter, else on PATH). Without it the test is skipped on a workstation and
+    fails under CI (``CI`` set), where it must be there."""
+
+    def find(name, purpose):
+        found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+        if found is None:
+            message = f"{name} is needed {purpose} (pip install -r requirements.txt)"
+            if os.environ.get("CI"):
+                pytest.fail(message, pytrace=False)
+            pytest.skip(message)
+        return found
+
+    return find
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,12 @@
 """The repository and Colab buttons follow ``repository: url:`` in ``_config.yml``, and nothing else.
 
-Two builds of the whole book, each in a copy of the repository (``--warningiserror --nitpick``):
+Two builds of the whole book (``--warningiserror --nitpick``):
 
-- no repository (``url: ""``, as committed): no repository, issue or launch button on any page,
+- no repository (``url: ""``, as committed; the run's one build of the repository, which the
+  site test opens too, ``built_book`` in tests/conftest.py): no repository, issue or launch button on any page,
   and no link without a target (``href=""``) or a button pointing at ``#``;
-- ``url: https://github.com/example/cross-entropy-executed`` with ``python -m tools.colab`` run:
+- in a copy of the repository, ``url: https://github.com/example/cross-entropy-executed`` with
+  ``python -m tools.colab`` run:
   every page links that repository and its issues, every chapter has a Colab button that opens
   ``chapters/<file>.ipynb`` of the branch on Colab, and every chapter carries the Colab cell,
   which does nothing outside Colab (no output, nbval passes on a chapter) and on Colab clones the
@@ -69,9 +71,15 @@ def _build(root):
 
 
 @pytest.fixture(scope="module")
-def plain(tmp_path_factory):
-    root = _copy(tmp_path_factory, "plain", "")
-    return root, _build(root)
+def plain(built_book):
+    """The committed repository (``url: ""``) and the run's one build of it (tests/conftest.py,
+    shared with the site test: the same sources, built with ``--warningiserror --nitpick``)."""
+    assert _repository_url(ROOT) == ""
+    return ROOT, built_book
+
+
+def _repository_url(root):
+    return (yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")).get("repository") or {}).get("url")
 
 
 @pytest.fixture(scope="module")

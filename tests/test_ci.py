@@ -6,9 +6,9 @@ printed commands with the README's two commands. CI may differ from them only in
 documented ways: the install takes the lock file (plus PyPI's missing CPU build of torch from
 PyTorch's index where pip needs it) and then ``lib`` with ``--no-deps``, pytest writes a JUnit
 report, ``--quiet`` flags, and the steps around them (Chromium, pip's own upgrade, clearing an
-old build). CI builds the book once, in the site test, with README command 1's build command
-(``book_build_command`` in ``tests/conftest.py``, plus ``--all``), and then checks that the
-site is there.
+old build). CI builds the book once, in the test run, with README command 1's build command
+(``book_build_command`` in ``tests/conftest.py``, plus ``--all``; ``built_book`` runs it once
+for the site test and the button test), and then checks that the site is there.
 """
 
 import ast
@@ -139,10 +139,17 @@ def test_ci_with_and_without_pytorch_index():
 def test_the_site_test_builds_with_the_readme_command(book_build_command):
     *_, build, _ = (words(step) for step in readme_steps())
     assert Path(book_build_command[0]).name == "jupyter-book" and book_build_command[1:] == [*build[1:], "--all"]
-    # the site fixture builds with that command and no other
+    # the run's one build (built_book in conftest.py) runs that command, in the repository
+    conftest = ast.parse((ROOT / "tests" / "conftest.py").read_text(encoding="utf-8"))
+    (built,) = [f for f in ast.walk(conftest) if isinstance(f, ast.FunctionDef) and f.name == "built_book"]
+    assert [a.arg for a in built.args.args][0] == "book_build_command"
+    runs = [c for c in ast.walk(built) if isinstance(c, ast.Call) and ast.unparse(c.func) == "subprocess.run"]
+    assert [ast.unparse(c.args[0]) for c in runs] == ["book_build_command"]
+    assert "cwd=ROOT" in [ast.unparse(k) for k in runs[0].keywords]
+    # the site fixture serves that build and builds nothing else
     tree = ast.parse((ROOT / "tests" / "test_site.py").read_text(encoding="utf-8"))
     (site,) = [f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.name == "site"]
-    assert [a.arg for a in site.args.args] == ["book_build_command"]
+    assert [a.arg for a in site.args.args] == ["built_book"]
     strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
     assert not [s for s in strings if "jupyter-book" in s or "--warningiserror" in s]
 

@@ -112,20 +112,15 @@ def xy(line):
     return np.asarray(line.get_xdata(), dtype=np.float64), np.asarray(line.get_ydata(), dtype=np.float64)
 
 
-def vline_x(ax, line):
-    """The position of an ``axvline``: constant x in data coordinates, spanning the axes."""
+def axline_at(ax, line, axis):
+    """The position of an ``axvline`` (``axis="x"``) or an ``axhline`` (``axis="y"``): constant
+    along ``axis`` in data coordinates, spanning the axes across it."""
     x, y = xy(line)
-    assert line.get_transform() == ax.get_xaxis_transform(which="grid")
-    assert x[0] == x[1] and list(y) == [0.0, 1.0]
-    return float(x[0])
-
-
-def hline_y(ax, line):
-    """The position of an ``axhline``: constant y in data coordinates, spanning the axes."""
-    x, y = xy(line)
-    assert line.get_transform() == ax.get_yaxis_transform(which="grid")
-    assert y[0] == y[1] and list(x) == [0.0, 1.0]
-    return float(y[0])
+    along, across = (x, y) if axis == "x" else (y, x)
+    grid = ax.get_xaxis_transform(which="grid") if axis == "x" else ax.get_yaxis_transform(which="grid")
+    assert line.get_transform() == grid
+    assert along[0] == along[1] and list(across) == [0.0, 1.0]
+    return float(along[0])
 
 
 def offsets(collection):
@@ -279,7 +274,7 @@ def test_binary_entropy_draws_the_entropy_of_a_coin():
     np.testing.assert_allclose(h, coin_entropy_bits(p), rtol=0, atol=1e-12)
     assert h[0] == 0 and h[-1] == 0 and h.max() == pytest.approx(1, abs=1e-15)
     # the dotted line marks the maximum, the fair coin
-    assert vline_x(ax, art["fair coin"]) == 0.5 == p[np.argmax(h)]
+    assert axline_at(ax, art["fair coin"], "x") == 0.5 == p[np.argmax(h)]
     assert art["fair coin"].get_linestyle() == ":"
     np.testing.assert_allclose(offsets(art["games"]), [[0.5, 1.0], [0.9, coin_entropy_bits(0.9)]], rtol=0, atol=1e-12)
     assert ax.get_xlabel() == "p = probability of heads"
@@ -319,7 +314,7 @@ def test_binary_entropy_markers_are_the_chapters_games():
     # "The red dots mark the fair game and the nine-in-ten game."
     assert "red dots" in prose_before(nb, index) and is_red(art["games"])
     # the dotted line marks the fair game, where the entropy is largest
-    assert vline_x(ax, art["fair coin"]) == heads["fair"]
+    assert axline_at(ax, art["fair coin"], "x") == heads["fair"]
     # caption: "zero at 0 and 1, one bit at one half"; alt: "0 bits at both ends, a maximum of 1 bit"
     assert "zero at 0 and 1, one bit at one half" in caption
     p, h = xy(art["entropy"])
@@ -340,7 +335,7 @@ def test_surprise_curve_draws_minus_log_q():
     q, loss = xy(art["loss"])
     np.testing.assert_allclose(q, np.linspace(0.005, 1, 400), rtol=0, atol=1e-15)
     np.testing.assert_allclose(loss, -np.log(q), rtol=0, atol=1e-12)
-    assert hline_y(ax, art["log 2"]) == pytest.approx(math.log(2), abs=1e-15)
+    assert axline_at(ax, art["log 2"], "y") == pytest.approx(math.log(2), abs=1e-15)
     assert art["log 2"].get_linestyle() == ":"
     assert ax.get_xlabel() == "q = probability the model gives to the true class"
     assert ax.get_ylabel() == "loss = -log q  [nats]"
@@ -365,7 +360,7 @@ def test_surprise_curve_matches_the_chapters_table():
         assert np.interp(math.log(q_true), np.log(q), loss) == pytest.approx(value, abs=PRINTED_4)
     # alt: "a dotted horizontal line at log 2 meets it at q = one half", "down to zero at q = 1"
     half = dict(rows)[0.5]
-    assert hline_y(ax, art["log 2"]) == pytest.approx(half, abs=PRINTED_4)
+    assert axline_at(ax, art["log 2"], "y") == pytest.approx(half, abs=PRINTED_4)
     assert np.interp(math.log(0.5), np.log(q), loss) == pytest.approx(half, abs=PRINTED_4)
     assert "dotted horizontal line at log 2 meets it at q = one half" in alt and "down to zero at q = 1" in alt
     assert q[-1] == 1 and loss[-1] == 0
@@ -536,7 +531,7 @@ def check_label_smoothing(n_classes, epsilons, points=300):
         assert bottom <= loss.min() and loss.max() <= top  # the whole curve is visible
         # the dotted line marks the minimum of the loss over (0, 1], found numerically
         where, step = numeric_argmin(lambda g, eps=eps: smoothed_loss(g, eps, n_classes), 1e-6, 1.0)
-        assert vline_x(ax, best) == pytest.approx(where, abs=step)
+        assert axline_at(ax, best, "x") == pytest.approx(where, abs=step)
         assert best.get_linestyle() == ":"
         assert to_rgba(best.get_color()) == to_rgba(line.get_color()) == to_rgba(handle.get_color())
     classes = re.search(r"\((\d+) classes, the rest shared equally\)", ax.get_xlabel())
@@ -564,7 +559,7 @@ def test_label_smoothing_curve_matches_the_chapter():
     assert ast.literal_eval(assigned(target_cell, "C")) == n_classes and eps in epsilons
     smoothed = printed_tensors(printed(target_cell))
     assert len(smoothed) == n_classes
-    best = vline_x(ax, art[f"best eps={eps}"])
+    best = axline_at(ax, art[f"best eps={eps}"], "x")
     assert best == pytest.approx(max(smoothed), abs=PRINTED_4)
     # "At the minimum the loss is the entropy of the smoothed target": printed after the figure.
     # The curve is read at the dotted line by interpolation, off by at most f''h^2/8 < 3e-5 here.
@@ -584,7 +579,7 @@ def test_label_smoothing_curve_matches_the_chapter():
     assert classes and WORDS[classes.group(1)] == n_classes
     assert "with smoothing each curve has its minimum below 1" in alt
     for e in epsilons:
-        assert (vline_x(ax, art[f"best eps={e}"]) < 1) == (e > 0)
+        assert (axline_at(ax, art[f"best eps={e}"], "x") < 1) == (e > 0)
     # caption: "all three curves cross at q = 1/5, where the loss is log 5 for every ε"; alt: "one fifth"
     assert f"cross at q = 1/{n_classes}" in caption and f"log {n_classes} for every" in caption
     assert "at probability one fifth" in alt and n_classes == 5
@@ -609,13 +604,6 @@ def benchmark_rows():
     from benchmarks import results
 
     return results.read()
-
-
-def legible_on_a_phone(fig):
-    """At most 6.4 inches wide and no text under 10 points."""
-    assert fig.get_figwidth() <= 6.4
-    texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_text()]
-    assert texts and min(t.get_fontsize() for t in texts) >= 10
 
 
 def check_bars(fig, series, title, ylabel):
@@ -645,7 +633,7 @@ def check_bars(fig, series, title, ylabel):
     assert len(set(colours.values())) == len(series)
     (legend,) = fig.legends
     assert legend_texts(legend) == list(series)
-    legible_on_a_phone(fig)
+    assert reads_on_a_phone(fig)
 
 
 def test_benchmark_figures_draw_the_committed_results():
@@ -787,6 +775,11 @@ WIDEST_INCHES = 6.4
 SMALLEST_POINTS = 10.0
 
 
+def reads_on_a_phone(figure):
+    """Whether ``figure`` is at most WIDEST_INCHES wide with no text under SMALLEST_POINTS."""
+    return figure.get_figwidth() <= WIDEST_INCHES and smallest_text(figure) >= SMALLEST_POINTS
+
+
 def smallest_text(figure):
     """The size in points of the smallest text a figure draws (titles, labels, ticks, legends)."""
     figure.canvas.draw()  # tick labels exist only once the figure is drawn
@@ -801,9 +794,7 @@ def test_figure_reads_on_a_phone(figure):
     """The chapter's figure is at most 6.4 in wide, one panel, and no text in it is below 10 pt."""
     (_, _, _, nb, index, call), = [f for f in stored_figures() if f[0] == figure]
     drawn_now = redraw(nb, index, call)
-    width, _ = drawn_now.get_size_inches()
-    assert width <= WIDEST_INCHES and len(drawn_now.axes) == 1
-    assert drawn_now.dpi == plots.DPI and smallest_text(drawn_now) >= SMALLEST_POINTS
+    assert reads_on_a_phone(drawn_now) and len(drawn_now.axes) == 1 and drawn_now.dpi == plots.DPI
 
 
 def test_stored_figures_are_retina_pngs_of_their_width():

@@ -10,9 +10,7 @@ from PyPI. Without pre-commit the test is skipped on a workstation and fails und
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,25 +20,15 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / ".pre-commit-config.yaml"
 
 
-def pre_commit():
-    found = shutil.which("pre-commit", path=str(Path(sys.executable).parent)) or shutil.which("pre-commit")
-    if found is None:
-        message = "pre-commit is needed for the hooks (pip install -r requirements.txt)"
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return found
-
-
 def hooks():
     config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
     return [hook for repo in config["repos"] for hook in repo["hooks"]]
 
 
 @pytest.fixture(scope="module")
-def clone(tmp_path_factory):
+def clone(tmp_path_factory, tool):
     """A git clone of this checkout's committed state, and a function running pre-commit in it."""
-    executable = pre_commit()
+    executable = tool("pre-commit", "for the hooks")
     folder = tmp_path_factory.mktemp("precommit") / "repo"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(folder)], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PRE_COMMIT_")) or k == "PRE_COMMIT_HOME"}

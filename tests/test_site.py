@@ -10,16 +10,20 @@ Without Chromium the test is skipped on a workstation, and fails under CI (``CI`
 
 import functools
 import http.server
+import importlib.metadata
 import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import urllib.parse
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "_build"
@@ -39,12 +43,11 @@ sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
 
 
 @pytest.fixture(scope="module")
-def site(book_build_command):
-    """Build the book with README command 1's build (tests/conftest.py), serve it on 127.0.0.1,
-    and yield the base URL. This is CI's one build of the book (.ci/run keeps _build/html)."""
-    build = subprocess.run(book_build_command, cwd=ROOT, capture_output=True, text=True)
-    if build.returncode != 0:
-        pytest.fail(f"the book did not build:\n{build.stdout[-4000:]}\n{build.stderr[-4000:]}", pytrace=False)
+def site(built_book):
+    """The book built with README command 1's build (``built_book`` in tests/conftest.py, the run's
+    one build, which test_buttons.py reads too), served on 127.0.0.1: yields the base URL. This is
+    CI's one build of the book (.ci/run keeps _build/html)."""
+    assert built_book == HTML
     handler = functools.partial(_QuietHandler, directory=str(HTML))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -247,7 +250,22 @@ SEED_POSTS = ["CrossEntropyLossの挙動を確認する", "What NLLLoss computes
               "강의찬 (Kang Uichan). cross entropy", "Pytorch中的CrossEntropy"]
 
 
-def test_bibliography(site, browser):
+@pytest.fixture(scope="module")
+def chapter_pages(site, browser):
+    """What the bibliography and figure tests read on every chapter page, in one visit per chapter
+    (at the default viewport): its citations, its numbered figures and its {numref} links."""
+    found = {}
+    for path in [p for p in pages() if p.startswith("chapters/")]:
+        visit = PageVisit(browser, site, path)
+        try:
+            found[path] = {"citations": visit.page.evaluate(CITATIONS), "figures": visit.page.evaluate(FIGURE_NUMBERS),
+                           "numrefs": visit.page.evaluate(NUMREFS)}
+        finally:
+            visit.close()
+    return found
+
+
+def test_bibliography(site, browser, chapter_pages):
     """Titles as written, URLs as links, one label per work, and the text cites by the list's labels."""
     visit = PageVisit(browser, site, "references.html")
     try:
@@ -264,16 +282,10 @@ def test_bibliography(site, browser):
     assert all(post in text for post in SEED_POSTS), [p for p in SEED_POSTS if p not in text]
     by_id = {e["id"]: e["label"] for e in entries}
     cited = set()
-    for path in pages():
-        if not path.startswith("chapters/"):
-            continue
-        visit = PageVisit(browser, site, path)
-        try:
-            for citation in visit.page.evaluate(CITATIONS):
-                assert by_id.get(citation["target"]) == citation["text"], (path, citation)
-                cited.add(citation["target"])
-        finally:
-            visit.close()
+    for path, chapter in chapter_pages.items():
+        for citation in chapter["citations"]:
+            assert by_id.get(citation["target"]) == citation["text"], (path, citation)
+            cited.add(citation["target"])
     assert len(cited) >= 5
 
 
@@ -335,8 +347,19 @@ def test_every_page_has_a_title_a_description_and_an_icon(site, browser):
 
 
 def test_the_downloaded_book_runs(site, browser, tmp_path):
-    """The archive linked from every page, unpacked in an empty folder, installs with the one
-    command of the page "Run the book yourself" and runs a chapter to its stored outputs."""
+    """The archive linked from every page, unpacked in an empty folder, installs with the commands
+    of the page "Run the book yourself" and runs a chapter to its stored outputs.
+
+    The fresh virtual environment (the page's ``python3 -m venv .venv``) sees, from this test's
+    environment, only the distributions that the archive's ``requirements.txt`` requires, with
+    everything they require in turn (``_requirement_closure``): nothing else, not the repository's
+    ``lib``. The page's install command then finds those requirements satisfied (pip checks each
+    version against the archive's ``requirements.txt``, and would install from the index any it
+    found missing) and installs the archive's own ``lib`` (``-e .``) from the unpacked folder;
+    nbval runs a chapter there with nothing on ``PYTHONPATH``. A requirement missing from the
+    archive's ``requirements.txt`` (nbval, ipykernel, ...), or a file missing from the archive,
+    fails the run. What it does not repeat is downloading and unpacking the wheels: CI's install
+    (``.ci/run``) does that, from the lock compiled from the same ``requirements.txt``."""
     visit = PageVisit(browser, site, "chapters/11_entropy.html")
     try:
         link = visit.page.locator("footer a[download]")
@@ -353,11 +376,60 @@ def test_the_downloaded_book_runs(site, browser, tmp_path):
     shutil.unpack_archive(archive, tmp_path / "unpacked")
     book = tmp_path / "unpacked" / "cross-entropy-executed"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "CEE_DEVICE")}
-    for command in (venv, install + " --quiet",
-                    ".venv/bin/python -m pytest -q -p no:cacheprovider chapters/11_entropy.ipynb"):
+
+    def run(command):
         result = subprocess.run(command, shell=True, cwd=book, env=env, capture_output=True, text=True)
         assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    assert re.search(r"\b\d+ passed\b", result.stdout) and "failed" not in result.stdout, result.stdout
+        return result.stdout
+
+    run(venv)
+    version, site_packages = run(".venv/bin/python -c 'import sys, sysconfig; print(sys.version_info[:2]); "
+                                 "print(sysconfig.get_path(\"purelib\"))'").splitlines()
+    assert version == str(sys.version_info[:2]), "the page's python3 is not this test's Python"
+    visible = _expose(_requirement_closure(book / "requirements.txt"), tmp_path / "requirements")
+    Path(site_packages, "requirements.pth").write_text(f"{visible}\n", encoding="utf-8")
+    run(install + " --quiet")
+    lib = run(".venv/bin/python -c 'import lib; print(lib.__file__)'").strip()
+    assert Path(lib).resolve().is_relative_to(book.resolve()), f"lib imported from {lib}, not from the archive"
+    out = run(".venv/bin/python -m pytest -q -p no:cacheprovider chapters/11_entropy.ipynb")
+    assert re.search(r"\b\d+ passed\b", out) and "failed" not in out, out
+
+
+def _requirement_closure(requirements):
+    """The installed distributions that ``requirements`` (a requirements file) names, and those
+    they require, recursively (markers evaluated, extras followed), as ``importlib.metadata``
+    distributions of this test's environment. The editable ``-e .`` line is left out."""
+    found, todo = {}, []
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            todo.append(Requirement(line))
+    while todo:
+        requirement = todo.pop()
+        key = canonicalize_name(requirement.name)
+        extras = set(requirement.extras)
+        if key in found and extras <= found[key][1]:
+            continue
+        distribution = importlib.metadata.distribution(requirement.name)  # missing: the test fails here
+        extras |= found.get(key, (None, set()))[1]
+        found[key] = (distribution, extras)
+        for needed in map(Requirement, distribution.requires or []):
+            if needed.marker is None or any(needed.marker.evaluate({"extra": e}) for e in extras | {""}):
+                todo.append(needed)
+    return [distribution for distribution, _ in found.values()]
+
+
+def _expose(distributions, folder):
+    """A folder of links to the files of ``distributions`` (their top-level packages, modules and
+    metadata), to put on a fresh environment's path; returns the folder."""
+    folder.mkdir()
+    for distribution in distributions:
+        for file in distribution.files or []:
+            top = file.parts[0]
+            if top == ".." or (folder / top).exists():
+                continue  # scripts outside site-packages; a folder shared by a namespace package
+            (folder / top).symlink_to(distribution.locate_file(top))
+    return folder
 
 
 WIDE_OUTPUTS = """() => Array.from(document.querySelectorAll('article div.cell_output pre'))
@@ -410,29 +482,35 @@ PAGE_WIDER_THAN_SCREEN = """() => {
 }"""
 
 
-def test_no_page_scrolls_sideways_on_a_phone(site, browser):
+@pytest.fixture(scope="module")
+def on_a_phone(site, browser):
+    """What the phone tests below read on every page at 390 px, in one visit per page."""
+    found = {}
+    for path in pages():
+        visit = PageVisit(browser, site, path, viewport={"width": 390, "height": 844})
+        try:
+            found[path] = {"wider": visit.page.evaluate(PAGE_WIDER_THAN_SCREEN),
+                           "equations": visit.page.evaluate(EQUATIONS),
+                           "numbered": visit.page.evaluate("() => document.querySelectorAll('article div.math .eqno')"
+                                                           ".length")}
+        finally:
+            visit.close()
+    return found
+
+
+def test_no_page_scrolls_sideways_on_a_phone(on_a_phone):
     """At 390 px no page is wider than the screen: a long identifier in the text or a long word in
     a heading breaks across lines (code blocks and wide tables scroll inside their own box)."""
-    for path in pages():
-        visit = PageVisit(browser, site, path, viewport={"width": 390, "height": 844})
-        try:
-            assert visit.page.evaluate(PAGE_WIDER_THAN_SCREEN) == [], f"{path}: wider than a 390 px screen"
-        finally:
-            visit.close()
+    for path, state in on_a_phone.items():
+        assert state["wider"] == [], f"{path}: wider than a 390 px screen"
 
 
-def test_equations_fit_on_a_phone(site, browser):
+def test_equations_fit_on_a_phone(on_a_phone):
     """At 390 px a display equation has the page's whole width, its number is never over it, and
     a formula wider than that scrolls inside its box with a visible cue (the scroll shadows)."""
-    checked = 0
-    for path in pages():
-        visit = PageVisit(browser, site, path, viewport={"width": 390, "height": 844})
-        try:
-            assert visit.page.evaluate(EQUATIONS) == [], path
-            checked += visit.page.evaluate("() => document.querySelectorAll('article div.math .eqno').length")
-        finally:
-            visit.close()
-    assert checked >= 20  # numbered equations were there to check
+    for path, state in on_a_phone.items():
+        assert state["equations"] == [], path
+    assert sum(state["numbered"] for state in on_a_phone.values()) >= 20  # numbered equations were there to check
 
 
 def test_screenshots(site, browser):
@@ -580,18 +658,14 @@ FIGURE_NUMBERS = """() => Array.from(document.querySelectorAll('article figure[i
   .map(f => ({id: f.id, number: (f.querySelector('.caption-number') || {textContent: ''}).textContent.trim()}))"""
 
 
-def test_figures_are_referred_to_by_number(site, browser):
+def test_figures_are_referred_to_by_number(site, chapter_pages):
     """Every {numref} renders as "Fig. N", links to the figure numbered N, and every figure of
     the book (but those guards.UNREFERENCED_FIGURES lists) is the target of one."""
     numbers, links = {}, []
-    for path in [p for p in pages() if p.startswith("chapters/")]:
-        visit = PageVisit(browser, site, path)
-        try:
-            for figure in visit.page.evaluate(FIGURE_NUMBERS):
-                numbers[f"{site}{path}#{figure['id']}"] = figure["number"]
-            links += visit.page.evaluate(NUMREFS)
-        finally:
-            visit.close()
+    for path, chapter in chapter_pages.items():
+        for figure in chapter["figures"]:
+            numbers[f"{site}{path}#{figure['id']}"] = figure["number"]
+        links += chapter["numrefs"]
     figure_names = {name for _, name, _ in figures_of_the_book()}
     assert {url.split("#")[1] for url in numbers} == figure_names
     for link in links:

