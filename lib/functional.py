@@ -40,6 +40,7 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "kl_div",
+    "linear_cross_entropy",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -359,6 +360,91 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     return _reduce(losses, reduction)
 
 
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None,
+                         reduction="mean", ignore_index=None, label_smoothing=0.0, chunk_size=None):
+    r"""Compute the cross entropy loss of ``linear(input, linear_weight, linear_bias)`` without its N x C logits.
+
+    The value and the gradients are those of torch's reference path
+    ``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)``, but the rows of
+    ``input`` (the tokens) are processed ``chunk_size`` at a time: each chunk's logits are
+    computed, turned in place into the gradient of the loss with respect to them,
+    ``scale · (softmax(z) - one_hot(y))`` (smoothed, weighted, 0 where ignored, ``scale`` the
+    reduction's factor), and multiplied at once into the chunk's rows of the input's gradient
+    and into the weight's and bias's gradients, during the forward pass (the approach of
+    Liger-Kernel, Hsu et al. 2024, and of torch's own chunked path). The backward pass only
+    multiplies those gradients by the incoming gradient. No tensor of N x C elements is ever
+    made: the largest is one chunk's ``chunk_size x C`` logits (or ``linear_weight``'s
+    gradient, C x in_features).
+
+    With ``reduction='none'`` the weight's gradient depends on the incoming per-token
+    gradients, unknown in the forward pass: the forward keeps each token's log-sum-exp, and
+    the backward recomputes each chunk's logits from it (the approach of Cut Cross-Entropy,
+    Wijmans et al. 2024, one more matrix product per chunk). Without any gradient wanted
+    (``torch.no_grad()`` or no input requiring it) only the loss is computed, in chunks.
+    The gradients computed in the forward pass are handed over, not copied: a second
+    backward through the same graph (``retain_graph=True``) and second derivatives
+    (``create_graph=True``) raise a ``RuntimeError``, as torch's chunked path does; use the
+    reference path for them.
+
+    Args:
+        input (Tensor): input samples, ``(N, in_features)`` or ``(in_features)``.
+        linear_weight (Tensor): the linear layer's weight, ``(C, in_features)``.
+        target (Tensor): class indices (int64 or uint8), ``(N)`` or ``()``; or class
+            probabilities (floating), ``(N, C)`` or ``(C)``.
+        linear_bias (Tensor, optional): the linear layer's bias, ``(C)``. Default: ``None``
+        weight (Tensor, optional): a manual rescaling weight given to each class, ``(C)``.
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``, as in
+            :func:`cross_entropy`. Default: ``'mean'``
+        ignore_index (int, optional): a class-index target value that contributes neither to
+            the loss nor to the gradients. ``None`` means -100 for class indices, and is the
+            only value allowed with class probabilities (torch raises otherwise). Default: ``None``
+        label_smoothing (float, optional): a float in [0.0, 1.0], as in
+            :func:`cross_entropy`. Default: :math:`0.0`
+        chunk_size (int, optional): rows of ``input`` per chunk. ``None`` picks
+            ``ceil(in_features / 2)`` rows, at least 64 (:func:`_lce_default_chunk_size`):
+            one chunk's logits then take half the memory of ``linear_weight``'s gradient,
+            which the backward pass needs anyway, so the peak is about 1.5 times that
+            gradient, small against N x C when N is much larger than ``in_features``; and
+            each chunk's matrix products stay large enough to be efficient. torch's
+            automatic choice (``LinearCrossEntropyOptions()``) takes much smaller chunks on
+            a CPU, and is slower (``benchmarks/linear_cross_entropy.py``). Default: ``None``
+
+    Shape:
+        - Input: :math:`(N, in\_features)` or :math:`(in\_features)`; torch 2.13 raises for
+          other dimensions (flatten ``(B, T, H)`` to ``(B·T, H)`` first).
+        - Linear weight: :math:`(C, in\_features)`. torch's K-dimensional form
+          :math:`(C, d_1, ..., d_K, in\_features)` raises ``NotImplementedError`` here.
+        - Target: class indices :math:`(N)` or :math:`()`; class probabilities :math:`(N, C)`
+          or :math:`(C)`.
+
+    Returns:
+        Tensor: a scalar; with ``reduction='none'``, one loss per row, :math:`(N)` (or
+        :math:`()` for an unbatched input).
+
+    torch 2.13's ``F.linear_cross_entropy`` takes ``options`` (a ``LinearCrossEntropyOptions``)
+    where this function takes ``chunk_size``; its chunked path falls back to the reference
+    path for label smoothing and probability targets, this function chunks them too.
+
+    Explained in the chapter "Cross-entropy at scale" (``chapters/52_at_scale.ipynb``).
+    """
+    x, W, b, targets = _linear_cross_entropy_inputs(input, linear_weight, target, linear_bias,
+                                                    weight, reduction, ignore_index, label_smoothing)
+    if chunk_size is None:
+        chunk_size = _lce_default_chunk_size(x.size(1))
+    elif not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
+    grads = [t is not None and t.requires_grad for t in (input, linear_weight, linear_bias)]
+    if not (torch.is_grad_enabled() and any(grads)):
+        losses, _ = _lce_pass(_upcast(x), _upcast(W), _upcast(b), targets, chunk_size)
+        out = _lce_reduce(losses, targets, reduction)
+    elif reduction == "none":
+        out = _LinearCrossEntropyNone.apply(x, W, b, targets, chunk_size)
+    else:
+        out = _LinearCrossEntropy.apply(x, W, b, targets, chunk_size, reduction, tuple(grads))
+    out = out.to(input.dtype)
+    return out.reshape(()) if input.dim() == 1 and reduction == "none" else out
+
+
 # --- the pieces -----------------------------------------------------------------------------
 
 
@@ -384,6 +470,8 @@ class _BinaryCrossEntropy(torch.autograd.Function):
 
 def _upcast(x):
     """Half precision is computed in float32 and cast back at the end (torch keeps some 16-bit intermediates)."""
+    if x is None:
+        return None
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
@@ -667,6 +755,252 @@ def _reduce(losses, reduction):
     if reduction == "none":
         return losses
     return losses.sum() if reduction == "sum" else losses.mean()
+
+
+class _LinearTargets(NamedTuple):
+    """The targets of :func:`linear_cross_entropy`, checked once, one row per row of the input."""
+
+    index: torch.Tensor  # (N,) int64 class index, 0 where ignored (class indices), else None
+    ignored: torch.Tensor  # (N,) bool (class indices), else None
+    kept: torch.Tensor  # (N,) weight[y] (1 without weight), 0 where ignored: the 'mean' denominator's terms
+    probs: torch.Tensor  # (N, C) class probabilities (probability targets), else None
+    weight: torch.Tensor  # (C,) class weights, or None
+    smoothing: float
+
+
+_C_TYPE_NAMES = {torch.float32: "float", torch.float64: "double", torch.float16: "c10::Half",
+                 torch.bfloat16: "c10::BFloat16"}
+
+
+def _linear_cross_entropy_inputs(input, linear_weight, target, linear_bias, weight, reduction,
+                                 ignore_index, label_smoothing):
+    """torch 2.13's checks of ``linear_cross_entropy``, in its order; the input as ``(N, H)`` and the targets."""
+    if input.dim() < 1 or input.dim() > 2:
+        raise RuntimeError(f"expected input with dimensionality 1 or 2, got {input.dim()}")
+    if linear_weight.dim() < 2:
+        raise RuntimeError(f"expected linear_weight with dimensionality at least 2, got {linear_weight.dim()}")
+    if input.shape[-1] != linear_weight.shape[-1]:
+        raise RuntimeError(
+            "expected equal input and linear_weight last dimensions (in_features), "
+            f"got {input.shape[-1]} and {linear_weight.shape[-1]}, respectively"
+        )
+    n_classes, out_features = linear_weight.shape[0], tuple(linear_weight.shape[1:-1])
+    if linear_bias is not None and tuple(linear_bias.shape) != (n_classes, *out_features):
+        raise RuntimeError(f"expected linear_bias shape {(n_classes, *out_features)}, got {tuple(linear_bias.shape)}")
+    if out_features:
+        raise NotImplementedError(
+            "lib's linear_cross_entropy takes a (C, in_features) linear_weight; for torch's "
+            f"K-dimensional loss (linear_weight of shape {tuple(linear_weight.shape)}) use "
+            "cross_entropy(linear(input, linear_weight).reshape(...), target)"
+        )
+    logits_shape = (*input.shape[:-1], n_classes)
+    probabilities = tuple(target.shape) == logits_shape
+    if probabilities and ignore_index is not None:
+        raise RuntimeError("ignore_index cannot be specified when target contains probabilities")
+    ignore_index = -100 if ignore_index is None else ignore_index
+    if linear_weight.dtype != input.dtype:  # torch's linear fails first
+        raise RuntimeError(
+            "expected m1 and m2 to have the same dtype, but got: "
+            f"{_C_TYPE_NAMES.get(input.dtype, _name(input.dtype))} != "
+            f"{_C_TYPE_NAMES.get(linear_weight.dtype, _name(linear_weight.dtype))}"
+        )
+    if linear_bias is not None and linear_bias.dtype != input.dtype:
+        raise RuntimeError(
+            f"self and mat2 must have the same dtype, but got {_name(linear_bias.dtype)} and {_name(input.dtype)}"
+        )
+    if not input.is_floating_point():  # torch's linear works, its log_softmax does not
+        raise NotImplementedError(f'"log_softmax_lastdim_kernel_impl" not implemented for {_name(input.dtype)!r}')
+    reduction = _reduction(None, None, reduction)
+    logits = input.new_empty(()).expand(logits_shape)  # the logits' shape and dtype, without their memory
+    x = input.unsqueeze(0) if input.dim() == 1 else input
+    if probabilities:
+        if not target.is_floating_point():
+            raise RuntimeError(
+                f"Expected floating point type for target with class probabilities, got {_name(target.dtype)}"
+            )
+        _check_one_weight_per_class(weight, n_classes, "cross_entropy: ")
+        _check_label_smoothing(label_smoothing)
+        kept = torch.ones(x.size(0), dtype=x.dtype, device=x.device)  # 'mean' divides by N
+        return x, linear_weight, linear_bias, _LinearTargets(
+            None, None, kept, target.reshape(x.size(0), n_classes), weight, label_smoothing)
+    _check_label_smoothing(label_smoothing)
+    if label_smoothing > 0.0 and input.dim() == 1 and target.dim() == 1:  # as cross_entropy
+        raise RuntimeError("output with shape [] doesn't match the broadcast shape [1]")
+    targets = _class_targets(logits, target, weight, ignore_index, reduction, (1,))
+    return x, linear_weight, linear_bias, _LinearTargets(
+        targets.index.reshape(-1), targets.ignored.reshape(-1), targets.weights.reshape(-1), None,
+        None if weight is None else weight.reshape(-1), label_smoothing)
+
+
+def _lce_default_chunk_size(in_features):
+    """:func:`linear_cross_entropy`'s default rows per chunk: ``ceil(in_features / 2)``, at least 64."""
+    return max(64, -(-in_features // 2))
+
+
+def _lce_pass(x, W, b, targets, chunk_size, scale=None, needs=(False, False, False)):
+    """The per-row losses of :func:`linear_cross_entropy`, ``chunk_size`` rows at a time.
+
+    With ``scale`` (one factor per row), also the gradients of ``Σ scale · losses`` with
+    respect to ``x``, ``W`` and ``b`` (those ``needs`` asks for, else None): each chunk's
+    logits become their gradient in place and are multiplied into the three at once.
+    """
+    n_rows = x.size(0)
+    losses = x.new_empty(n_rows)
+    grad_x = x.new_empty(x.shape) if needs[0] else None
+    grad_W = torch.zeros_like(W) if needs[1] else None
+    grad_b = torch.zeros_like(b) if needs[2] and b is not None else None
+    for start in range(0, n_rows, chunk_size):
+        rows = slice(start, min(start + chunk_size, n_rows))
+        logits = torch.mm(x[rows], W.t())
+        if b is not None:
+            logits.add_(b)
+        losses[rows], exps, total, dense = _lce_chunk_(logits, targets, rows)
+        if scale is None:
+            continue
+        gradient = _lce_logit_gradient_(exps, total, dense, targets, rows, scale[rows])
+        if grad_x is not None:
+            torch.mm(gradient, W, out=grad_x[rows])
+        if grad_W is not None:
+            grad_W.addmm_(gradient.t(), x[rows])
+        if grad_b is not None:
+            grad_b.add_(gradient.sum(0))
+    return losses, (grad_x, grad_W, grad_b)
+
+
+def _lce_chunk_(logits, targets, rows):
+    """One chunk's per-row losses; ``logits`` becomes ``exp(logits - max)`` in place.
+
+    Also returns the sums ``Σ exp(logits - max)`` (one per row, ``(n, 1)``) and the chunk's
+    dense target term (``w · ((1 - ε) p + ε / C)`` for probability targets, a chunk-sized
+    tensor; None for class indices).
+    """
+    n_classes = logits.size(1)
+    eps = targets.smoothing
+    dense = None
+    if targets.probs is None:
+        picked = logits.gather(1, targets.index[rows].unsqueeze(1)).squeeze(1)
+        if eps > 0.0:  # Σ_c w_c z_c, before the logits are overwritten
+            weighted = logits.sum(1) if targets.weight is None else logits @ targets.weight
+    else:
+        dense = targets.probs[rows].to(logits.dtype)
+        if eps > 0.0:
+            dense = dense * (1 - eps) + eps / n_classes
+        if targets.weight is not None:
+            dense = dense * targets.weight
+        mass = dense.sum(1)
+        weighted = (dense.unsqueeze(1) @ logits.unsqueeze(2)).reshape(-1)  # Σ_c q_c z_c, no N x C product
+    exps, shift = _shifted_exp_(logits)
+    total = exps.sum(1, keepdim=True)
+    log_sum = total.log().squeeze(1)  # log Σ exp(z - m)
+    if targets.probs is not None:
+        return mass * (log_sum + shift.squeeze(1)) - weighted, exps, total, dense
+    ignored, kept = targets.ignored[rows], targets.kept[rows]
+    losses = _zero_where(ignored, kept * (log_sum - (picked - shift.squeeze(1))))
+    if eps > 0.0:
+        weights = n_classes if targets.weight is None else targets.weight.sum()
+        smooth = _zero_where(ignored, weights * (log_sum + shift.squeeze(1)) - weighted)
+        losses = (1 - eps) * losses + (eps / n_classes) * smooth
+    return losses, exps, total, dense
+
+
+def _lce_logit_gradient_(exps, total, dense, targets, rows, scale):
+    """``exps`` becomes in place the gradient of ``Σ scale · losses`` with respect to the chunk's logits.
+
+    With ``p = exps / total`` (the softmax), each row's gradient is ``scale · (mass · p - q)``
+    where ``q`` is the row's weighted (smoothed) target and ``mass = Σ_c q_c``: for class
+    indices ``q = (1 - ε) w_y one_hot(y) + ε / C · w`` (0 where ignored), for probabilities
+    the ``dense`` term.
+    """
+    if dense is not None:
+        mass = dense.sum(1)
+        probs = exps.mul_((mass * scale).unsqueeze(1) / total)  # one pass: softmax, scaled
+        return probs.addcmul_(dense, scale.unsqueeze(1), value=-1)  # dense may be the caller's target: not modified
+    n_classes, eps = exps.size(1), targets.smoothing
+    counted = _zero_where(targets.ignored[rows], scale)  # 0 where ignored, also where scale is inf
+    one_hot = (1 - eps) * targets.kept[rows] * counted
+    uniform = (eps / n_classes) * counted
+    weights = n_classes if targets.weight is None else targets.weight.sum()
+    probs = exps.mul_((one_hot + uniform * weights).unsqueeze(1) / total)  # one pass: softmax, scaled
+    probs.scatter_add_(1, targets.index[rows].unsqueeze(1), -one_hot.unsqueeze(1))
+    if eps > 0.0:
+        if targets.weight is None:
+            probs.sub_(uniform.unsqueeze(1))
+        else:
+            probs.addr_(uniform, targets.weight, alpha=-1)
+    return probs
+
+
+def _shifted_exp_(x):
+    """:func:`_shifted_exp` along dim 1, in place: ``x`` becomes ``exp(x - m)``."""
+    shift = x.amax(1, keepdim=True)
+    return x.sub_(shift).exp_(), shift
+
+
+def _lce_reduce(losses, targets, reduction):
+    return _reduce_over_targets(losses, reduction, targets.kept)
+
+
+def _lce_scale(targets, reduction, like):
+    """The factor of each row's loss in the reduced loss: 1 for 'sum', 1 / Σ kept weights for 'mean'."""
+    n_rows = targets.kept.size(0)
+    factor = 1.0 if reduction == "sum" else 1.0 / targets.kept.sum()
+    return torch.ones(n_rows, dtype=like.dtype, device=like.device).mul_(factor)
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """``'mean'`` and ``'sum'``: the gradients are computed in the forward pass (:func:`_lce_pass`)
+    and handed over by the backward pass, multiplied in place by the incoming gradient."""
+
+    @staticmethod
+    def forward(ctx, x, W, b, targets, chunk_size, reduction, needs):
+        x32, W32, b32 = _upcast(x), _upcast(W), _upcast(b)
+        scale = _lce_scale(targets, reduction, x32)
+        losses, grads = _lce_pass(x32, W32, b32, targets, chunk_size, scale, needs)
+        ctx.grads = grads
+        ctx.dtypes = (x.dtype, W.dtype, None if b is None else b.dtype)
+        return _lce_reduce(losses, targets, reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        _check_first_order()
+        grads, ctx.grads = ctx.grads, None
+        if grads is None:
+            raise RuntimeError(
+                "linear_cross_entropy: backward called twice; its gradients were computed in "
+                "the forward pass and handed over by the first backward. retain_graph=True needs "
+                "the reference path cross_entropy(linear(...), ...)"
+            )
+        out = tuple(None if g is None else g.mul_(grad).to(t) for g, t in zip(grads, ctx.dtypes, strict=True))
+        return (*out, None, None, None, None)
+
+
+class _LinearCrossEntropyNone(torch.autograd.Function):
+    """``'none'``: the backward pass recomputes each chunk's logits, scaled by the incoming per-row gradient."""
+
+    @staticmethod
+    def forward(ctx, x, W, b, targets, chunk_size):
+        losses, _ = _lce_pass(_upcast(x), _upcast(W), _upcast(b), targets, chunk_size)
+        ctx.save_for_backward(x, W, b)
+        ctx.targets, ctx.chunk_size = targets, chunk_size
+        return losses
+
+    @staticmethod
+    def backward(ctx, grad):
+        _check_first_order()
+        x, W, b = ctx.saved_tensors
+        needs = ctx.needs_input_grad[:3]
+        _, grads = _lce_pass(_upcast(x), _upcast(W), _upcast(b), ctx.targets, ctx.chunk_size,
+                             grad.to(_upcast(x).dtype), needs)
+        out = tuple(None if g is None else g.to(t.dtype) for g, t in zip(grads, (x, W, b), strict=True))
+        return (*out, None, None)
+
+
+def _check_first_order():
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            "linear_cross_entropy: second derivatives (create_graph=True) are not supported; "
+            "use the reference path cross_entropy(linear(...), ...)"
+        )
 
 
 _DTYPE_NAMES = {
