@@ -849,9 +849,13 @@ def _lce_pass(x, W, b, targets, chunk_size, scale=None, needs=(False, False, Fal
     grad_x = x.new_empty(x.shape) if needs[0] else None
     grad_W = torch.zeros_like(W) if needs[1] else None
     grad_b = torch.zeros_like(b) if needs[2] and b is not None else None
+    buffer = None  # one chunk's logits, reused: the first chunk is the largest
     for start in range(0, n_rows, chunk_size):
         rows = slice(start, min(start + chunk_size, n_rows))
-        logits = torch.mm(x[rows], W.t())
+        if buffer is None:
+            logits = buffer = torch.mm(x[rows], W.t())
+        else:
+            logits = torch.mm(x[rows], W.t(), out=buffer[: rows.stop - rows.start])
         if b is not None:
             logits.add_(b)
         losses[rows], exps, total, dense = _lce_chunk_(logits, targets, rows)
