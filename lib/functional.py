@@ -399,12 +399,13 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
         label_smoothing (float, optional): a float in [0.0, 1.0], as in
             :func:`cross_entropy`. Default: :math:`0.0`
         chunk_size (int, optional): rows of ``input`` per chunk. ``None`` picks
-            ``ceil(in_features / 4)`` rows (at least 64, at most N): one chunk's logits then
-            take about a quarter of the memory of ``linear_weight`` (which the gradient
-            needs anyway), small against N x C when N is much larger than ``in_features``,
-            and large enough for an efficient matrix product. torch's
-            ``LinearCrossEntropyOptions`` chooses much smaller chunks on a CPU (see the
-            chapter). Default: ``None``
+            ``ceil(in_features / 2)`` rows, at least 64 (:func:`_lce_default_chunk_size`):
+            one chunk's logits then take half the memory of ``linear_weight``'s gradient,
+            which the backward pass needs anyway, so the peak is about 1.5 times that
+            gradient, small against N x C when N is much larger than ``in_features``; and
+            each chunk's matrix products stay large enough to be efficient. torch's
+            automatic choice (``LinearCrossEntropyOptions()``) takes much smaller chunks on
+            a CPU, and is slower (``benchmarks/linear_cross_entropy.py``). Default: ``None``
 
     Shape:
         - Input: :math:`(N, in\_features)` or :math:`(in\_features)`; torch 2.13 raises for
@@ -426,9 +427,8 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     """
     x, W, b, targets = _linear_cross_entropy_inputs(input, linear_weight, target, linear_bias,
                                                     weight, reduction, ignore_index, label_smoothing)
-    n_rows = x.size(0)
     if chunk_size is None:
-        chunk_size = min(max(-(-x.size(1) // 4), 64), max(n_rows, 1))
+        chunk_size = _lce_default_chunk_size(x.size(1))
     elif not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
     grads = [t is not None and t.requires_grad for t in (input, linear_weight, linear_bias)]
@@ -810,6 +810,11 @@ def _linear_cross_entropy_inputs(input, linear_weight, target, linear_bias, weig
         None if weight is None else weight.reshape(-1), label_smoothing)
 
 
+def _lce_default_chunk_size(in_features):
+    """:func:`linear_cross_entropy`'s default rows per chunk: ``ceil(in_features / 2)``, at least 64."""
+    return max(64, -(-in_features // 2))
+
+
 def _lce_pass(x, W, b, targets, chunk_size, scale=None, needs=(False, False, False)):
     """The per-row losses of :func:`linear_cross_entropy`, ``chunk_size`` rows at a time.
 
@@ -827,10 +832,10 @@ def _lce_pass(x, W, b, targets, chunk_size, scale=None, needs=(False, False, Fal
         logits = torch.mm(x[rows], W.t())
         if b is not None:
             logits.add_(b)
-        losses[rows], probs, dense = _lce_chunk_(logits, targets, rows)
+        losses[rows], exps, total, dense = _lce_chunk_(logits, targets, rows)
         if scale is None:
             continue
-        gradient = _lce_logit_gradient_(probs, dense, targets, rows, scale[rows])
+        gradient = _lce_logit_gradient_(exps, total, dense, targets, rows, scale[rows])
         if grad_x is not None:
             torch.mm(gradient, W, out=grad_x[rows])
         if grad_W is not None:
@@ -841,10 +846,11 @@ def _lce_pass(x, W, b, targets, chunk_size, scale=None, needs=(False, False, Fal
 
 
 def _lce_chunk_(logits, targets, rows):
-    """One chunk's per-row losses; ``logits`` becomes ``softmax(logits)`` in place.
+    """One chunk's per-row losses; ``logits`` becomes ``exp(logits - max)`` in place.
 
-    Also returns the chunk's dense target term (``w · ((1 - ε) p + ε / C)`` for probability
-    targets, a chunk-sized tensor; None for class indices).
+    Also returns the sums ``Σ exp(logits - max)`` (one per row, ``(n, 1)``) and the chunk's
+    dense target term (``w · ((1 - ε) p + ε / C)`` for probability targets, a chunk-sized
+    tensor; None for class indices).
     """
     n_classes = logits.size(1)
     eps = targets.smoothing
@@ -864,35 +870,35 @@ def _lce_chunk_(logits, targets, rows):
     exps, shift = _shifted_exp_(logits)
     total = exps.sum(1, keepdim=True)
     log_sum = total.log().squeeze(1)  # log Σ exp(z - m)
-    probs = exps.div_(total)
     if targets.probs is not None:
-        return mass * (log_sum + shift.squeeze(1)) - weighted, probs, dense
+        return mass * (log_sum + shift.squeeze(1)) - weighted, exps, total, dense
     ignored, kept = targets.ignored[rows], targets.kept[rows]
     losses = _zero_where(ignored, kept * (log_sum - (picked - shift.squeeze(1))))
     if eps > 0.0:
         weights = n_classes if targets.weight is None else targets.weight.sum()
         smooth = _zero_where(ignored, weights * (log_sum + shift.squeeze(1)) - weighted)
         losses = (1 - eps) * losses + (eps / n_classes) * smooth
-    return losses, probs, dense
+    return losses, exps, total, dense
 
 
-def _lce_logit_gradient_(probs, dense, targets, rows, scale):
-    """``probs`` becomes in place the gradient of ``Σ scale · losses`` with respect to the chunk's logits.
+def _lce_logit_gradient_(exps, total, dense, targets, rows, scale):
+    """``exps`` becomes in place the gradient of ``Σ scale · losses`` with respect to the chunk's logits.
 
-    Each row's gradient is ``scale · (mass · p - q)`` where ``q`` is the row's weighted
-    (smoothed) target and ``mass = Σ_c q_c``: for class indices ``q = (1 - ε) w_y one_hot(y) +
-    ε / C · w`` (0 where ignored), for probabilities the ``dense`` term.
+    With ``p = exps / total`` (the softmax), each row's gradient is ``scale · (mass · p - q)``
+    where ``q`` is the row's weighted (smoothed) target and ``mass = Σ_c q_c``: for class
+    indices ``q = (1 - ε) w_y one_hot(y) + ε / C · w`` (0 where ignored), for probabilities
+    the ``dense`` term.
     """
     if dense is not None:
         mass = dense.sum(1)
-        probs.mul_((mass * scale).unsqueeze(1))
+        probs = exps.mul_((mass * scale).unsqueeze(1) / total)  # one pass: softmax, scaled
         return probs.addcmul_(dense, scale.unsqueeze(1), value=-1)  # dense may be the caller's target: not modified
-    n_classes, eps = probs.size(1), targets.smoothing
+    n_classes, eps = exps.size(1), targets.smoothing
     counted = _zero_where(targets.ignored[rows], scale)  # 0 where ignored, also where scale is inf
     one_hot = (1 - eps) * targets.kept[rows] * counted
     uniform = (eps / n_classes) * counted
     weights = n_classes if targets.weight is None else targets.weight.sum()
-    probs.mul_((one_hot + uniform * weights).unsqueeze(1))
+    probs = exps.mul_((one_hot + uniform * weights).unsqueeze(1) / total)  # one pass: softmax, scaled
     probs.scatter_add_(1, targets.index[rows].unsqueeze(1), -one_hot.unsqueeze(1))
     if eps > 0.0:
         if targets.weight is None:
