@@ -108,3 +108,21 @@ def test_lm_uses_no_softmax_or_logsumexp_kernel():
         lm.log_normalizer(z.detach())
     forbidden = {n for n in seen.names if "softmax" in n or "logsumexp" in n or "loss" in n}
     assert forbidden == set() and {"amax", "exp", "log"} <= seen.names
+
+
+def test_memory_curves_draws_its_data():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lib import plots
+
+    sizes = [32000, 128256]
+    curves = {"a": [1.0, 4.0], "b": [0.5, 0.75]}
+    fig = plots.memory_curves(sizes, curves, xlabel="V", ylabel="GiB", title="t")
+    (ax,) = fig.axes
+    assert {line.get_gid(): (list(line.get_xdata()), list(line.get_ydata())) for line in ax.lines} == {
+        label: (sizes, values) for label, values in curves.items()}
+    assert fig.get_figwidth() <= 6.4 and ax.get_ylim()[0] == 0
+    assert min(t.get_fontsize() for t in [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.get_xticklabels()]) >= 10
+    with pytest.raises(ValueError, match="has 1 values for 2 sizes"):
+        plots.memory_curves(sizes, {"c": [1.0]}, xlabel="", ylabel="", title="")
