@@ -50,3 +50,23 @@ def bar_values(rows, metric, label=setup):
 def machines(rows):
     """``(machine, device, torch, date)`` of every distinct measuring set-up, sorted."""
     return sorted({(r["machine"], r["device"], r["torch"], r["date"]) for r in rows})
+
+
+# --- linear + cross-entropy (benchmarks/linear_cross_entropy.py) ---------------------------------
+
+LINEAR_CROSS_ENTROPY_RESULTS = RESULTS.parent / "linear_cross_entropy.csv"
+
+
+def read_linear_cross_entropy(path=LINEAR_CROSS_ENTROPY_RESULTS):
+    """Every row of ``benchmarks/results/linear_cross_entropy.csv``, as strings."""
+    return read(path)
+
+
+def linear_cross_entropy_table(rows):
+    """``{V: {implementation: (chunk size or None, ms, peak MiB)}}`` of the latest row of each pair."""
+    table = {}
+    for row in rows:  # later rows (a later run) replace earlier ones
+        chunk = int(row["chunk_size"]) if row["chunk_size"] else None
+        peak = float(row["peak_memory_mib"]) if row["peak_memory_mib"] else math.nan
+        table.setdefault(int(row["V"]), {})[row["implementation"]] = (chunk, float(row["forward_backward_ms"]), peak)
+    return table
