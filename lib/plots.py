@@ -280,3 +280,25 @@ def saturated_bce(high=120.0, points=1201):
     ax.set_xlim(0, high)
     ax.legend(loc="lower right")
     return fig
+
+
+def memory_curves(sizes, curves, *, xlabel, ylabel, title):
+    """Lines of memory against a size, one per entry of ``curves``. Defined in "at scale".
+
+    ``curves`` maps a legend label to one value per entry of ``sizes``; each line's ``gid`` is its
+    label. 6.4 inches wide with text of at least 10 points, like the book's other figures.
+    """
+    fig, ax = new_figure()
+    for k, (label, values) in enumerate(curves.items()):
+        values = [float(v) for v in values]
+        if len(values) != len(sizes):
+            raise ValueError(f"curve {label!r} has {len(values)} values for {len(sizes)} sizes")
+        (line,) = ax.plot(sizes, values, marker="o", color=plt.cm.tab10(k), label=label)
+        line.set_gid(label)
+    ax.tick_params(labelsize=10)
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel(xlabel, fontsize=10)
+    ax.set_ylabel(ylabel, fontsize=10)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=10)
+    return fig
