@@ -133,5 +133,6 @@ def fit_temperature(logits, target, low=1e-2, high=1e2, tol=1e-10):
             d = a + ratio * (b - a)
             fd = nll(d)
     # the minimum may lie outside [low, high] (the loss keeps falling towards an end): then that end
-    candidates = [(nll(x), x) for x in ((a + b) / 2, math.log(low), math.log(high))]
-    return math.exp(min(candidates)[1])
+    middle = math.exp((a + b) / 2)
+    candidates = [(nll_at_temperature(logits, target, t).item(), t) for t in (middle, low, high)]
+    return min(candidates)[1]
