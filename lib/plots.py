@@ -302,3 +302,58 @@ def memory_curves(sizes, curves, *, xlabel, ylabel, title):
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=10)
     return fig
+
+
+def focal_loss_curve(gammas=(0.0, 0.5, 1.0, 2.0, 5.0), points=300):
+    """Plot the focal loss ``-(1 - p)^γ log p`` against the probability ``p`` of the true class, one line per γ.
+
+    Computed by :func:`lib.imbalance.focal_loss` on two-class logits ``log p, log(1 - p)``;
+    γ = 0 is the cross-entropy. Defined in "Imbalance beyond weight".
+    """
+    from lib import imbalance
+
+    p = torch.linspace(0.01, 0.999, points, dtype=torch.float64)
+    logits = torch.stack([p.log(), (1 - p).log()], dim=1)
+    target = torch.zeros(points, dtype=torch.long)
+    fig, ax = new_figure()
+    for gamma in gammas:
+        loss = imbalance.focal_loss(logits, target, gamma=gamma, reduction="none")
+        label = f"γ = {gamma:g}" + (" (cross-entropy)" if gamma == 0 else "")
+        ax.plot(_np(p), _np(loss), lw=2, label=label, gid=f"focal gamma={gamma:g}")
+    ax.axvspan(0.6, 1.0, color="gray", alpha=0.12, lw=0, gid="well classified")
+    ax.set_xlabel("p_t = probability of the true class")
+    ax.set_ylabel("loss  [nats]")
+    ax.set_title("The focal loss shrinks the loss of well-classified samples")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 5)
+    ax.legend()
+    return fig
+
+
+def reliability_diagram(curves, n_bins=10):
+    """Reliability curves: accuracy against mean confidence per bin, one line per ``(label, probs, target)``.
+
+    For each curve, the non-empty bins of :func:`lib.calibration.reliability_bins` are drawn as
+    markers joined by a line at (mean confidence, accuracy) (gid ``"reliability <label>"``); the
+    legend holds each curve's expected calibration error with the same bins. The dashed diagonal
+    (gid ``"diagonal"``) is perfect calibration: a curve below it is overconfident. Defined in
+    "From logits to predictions and metrics".
+    """
+    from lib import calibration
+
+    fig, ax = new_figure()
+    for label, probs, target in curves:
+        probs, target = probs.detach().cpu().double(), target.detach().cpu()
+        bins = calibration.reliability_bins(probs, target, n_bins)
+        ece = calibration.expected_calibration_error(probs, target, n_bins)
+        used = bins.count > 0
+        ax.plot(_np(bins.confidence[used]), _np(bins.accuracy[used]), marker="o", lw=2,
+                label=f"{label}: ECE = {ece.item():.4f}", gid=f"reliability {label}")
+    ax.plot([0, 1], [0, 1], color="gray", ls="--", lw=1, label="perfect calibration", gid="diagonal")
+    ax.set_xlabel(f"mean confidence in the bin ({n_bins} equal-width bins)")
+    ax.set_ylabel("accuracy in the bin")
+    ax.set_title("Below the diagonal: more confident than accurate")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left")
+    return fig
