@@ -433,14 +433,15 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
         chunk_size = _lce_default_chunk_size(x.size(1))
     elif not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
-    grads = [t is not None and t.requires_grad for t in (input, linear_weight, linear_bias)]
+    probs = targets.probs  # differentiable, as torch's: probability targets may require grad
+    grads = [t is not None and t.requires_grad for t in (input, linear_weight, linear_bias, probs)]
     if not (torch.is_grad_enabled() and any(grads)):
         losses, _ = _lce_pass(_upcast(x), _upcast(W), _upcast(b), targets, chunk_size)
         out = _lce_reduce(losses, targets, reduction)
     elif reduction == "none":
-        out = _LinearCrossEntropyNone.apply(x, W, b, targets, chunk_size)
+        out = _LinearCrossEntropyNone.apply(x, W, b, probs, targets, chunk_size)
     else:
-        out = _LinearCrossEntropy.apply(x, W, b, targets, chunk_size, reduction, tuple(grads))
+        out = _LinearCrossEntropy.apply(x, W, b, probs, targets, chunk_size, reduction, tuple(grads))
     out = out.to(input.dtype)
     return out.reshape(()) if input.dim() == 1 and reduction == "none" else out
 
@@ -785,6 +786,11 @@ def _linear_cross_entropy_inputs(input, linear_weight, target, linear_bias, weig
             f"got {input.shape[-1]} and {linear_weight.shape[-1]}, respectively"
         )
     n_classes, out_features = linear_weight.shape[0], tuple(linear_weight.shape[1:-1])
+    if out_features and input.dim() == 1:
+        raise RuntimeError(
+            f"K-dimensional loss defined by linear_weight shape {tuple(linear_weight.shape)} requires batched "
+            f"input, (N, {input.shape[-1]}), got unbatched input with shape {tuple(input.shape)}"
+        )
     if linear_bias is not None and tuple(linear_bias.shape) != (n_classes, *out_features):
         raise RuntimeError(f"expected linear_bias shape {(n_classes, *out_features)}, got {tuple(linear_bias.shape)}")
     if out_features:
@@ -837,18 +843,20 @@ def _lce_default_chunk_size(in_features):
     return max(64, -(-in_features // 2))
 
 
-def _lce_pass(x, W, b, targets, chunk_size, scale=None, needs=(False, False, False)):
+def _lce_pass(x, W, b, targets, chunk_size, scale=None, needs=(False, False, False, False)):
     """The per-row losses of :func:`linear_cross_entropy`, ``chunk_size`` rows at a time.
 
     With ``scale`` (one factor per row), also the gradients of ``Σ scale · losses`` with
-    respect to ``x``, ``W`` and ``b`` (those ``needs`` asks for, else None): each chunk's
-    logits become their gradient in place and are multiplied into the three at once.
+    respect to ``x``, ``W``, ``b`` and the probability targets (those ``needs`` asks for, else
+    None): each chunk's logits become their gradient in place and are multiplied into the first
+    three at once; the targets' gradient, ``-(1 - ε) · w · log softmax``, is target-sized anyway.
     """
     n_rows = x.size(0)
     losses = x.new_empty(n_rows)
     grad_x = x.new_empty(x.shape) if needs[0] else None
     grad_W = torch.zeros_like(W) if needs[1] else None
     grad_b = torch.zeros_like(b) if needs[2] and b is not None else None
+    grad_p = x.new_empty(targets.probs.shape) if needs[3] and targets.probs is not None else None
     buffer = None  # one chunk's logits, reused: the first chunk is the largest
     for start in range(0, n_rows, chunk_size):
         rows = slice(start, min(start + chunk_size, n_rows))
@@ -858,9 +866,15 @@ def _lce_pass(x, W, b, targets, chunk_size, scale=None, needs=(False, False, Fal
             logits = torch.mm(x[rows], W.t(), out=buffer[: rows.stop - rows.start])
         if b is not None:
             logits.add_(b)
+        if grad_p is not None:  # z - max, before the logits become their exponentials
+            torch.sub(logits, logits.amax(1, keepdim=True), out=grad_p[rows])
         losses[rows], exps, total, dense = _lce_chunk_(logits, targets, rows)
         if scale is None:
             continue
+        if grad_p is not None:  # log softmax, times -(1 - ε) w and the row's factor
+            grad_p[rows].sub_(total.log()).mul_((-(1 - targets.smoothing) * scale[rows]).unsqueeze(1))
+            if targets.weight is not None:
+                grad_p[rows].mul_(targets.weight)
         gradient = _lce_logit_gradient_(exps, total, dense, targets, rows, scale[rows])
         if grad_x is not None:
             torch.mm(gradient, W, out=grad_x[rows])
@@ -868,7 +882,7 @@ def _lce_pass(x, W, b, targets, chunk_size, scale=None, needs=(False, False, Fal
             grad_W.addmm_(gradient.t(), x[rows])
         if grad_b is not None:
             grad_b.add_(gradient.sum(0))
-    return losses, (grad_x, grad_W, grad_b)
+    return losses, (grad_x, grad_W, grad_b, grad_p)
 
 
 def _lce_chunk_(logits, targets, rows):
@@ -956,12 +970,12 @@ class _LinearCrossEntropy(torch.autograd.Function):
     and handed over by the backward pass, multiplied in place by the incoming gradient."""
 
     @staticmethod
-    def forward(ctx, x, W, b, targets, chunk_size, reduction, needs):
+    def forward(ctx, x, W, b, probs, targets, chunk_size, reduction, needs):
         x32, W32, b32 = _upcast(x), _upcast(W), _upcast(b)
         scale = _lce_scale(targets, reduction, x32)
         losses, grads = _lce_pass(x32, W32, b32, targets, chunk_size, scale, needs)
         ctx.grads = grads
-        ctx.dtypes = (x.dtype, W.dtype, None if b is None else b.dtype)
+        ctx.dtypes = tuple(None if t is None else t.dtype for t in (x, W, b, probs))
         return _lce_reduce(losses, targets, reduction)
 
     @staticmethod
@@ -975,27 +989,27 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 "the reference path cross_entropy(linear(...), ...)"
             )
         out = tuple(None if g is None else g.mul_(grad).to(t) for g, t in zip(grads, ctx.dtypes, strict=True))
-        return (*out, None, None, None, None)
+        return (*out, None, None, None, None)  # targets, chunk_size, reduction, needs
 
 
 class _LinearCrossEntropyNone(torch.autograd.Function):
     """``'none'``: the backward pass recomputes each chunk's logits, scaled by the incoming per-row gradient."""
 
     @staticmethod
-    def forward(ctx, x, W, b, targets, chunk_size):
+    def forward(ctx, x, W, b, probs, targets, chunk_size):
         losses, _ = _lce_pass(_upcast(x), _upcast(W), _upcast(b), targets, chunk_size)
-        ctx.save_for_backward(x, W, b)
+        ctx.save_for_backward(x, W, b, probs)
         ctx.targets, ctx.chunk_size = targets, chunk_size
         return losses
 
     @staticmethod
     def backward(ctx, grad):
         _check_first_order()
-        x, W, b = ctx.saved_tensors
-        needs = ctx.needs_input_grad[:3]
+        x, W, b, probs = ctx.saved_tensors
+        needs = ctx.needs_input_grad[:4]
         _, grads = _lce_pass(_upcast(x), _upcast(W), _upcast(b), ctx.targets, ctx.chunk_size,
                              grad.to(_upcast(x).dtype), needs)
-        out = tuple(None if g is None else g.to(t.dtype) for g, t in zip(grads, (x, W, b), strict=True))
+        out = tuple(None if g is None else g.to(t.dtype) for g, t in zip(grads, (x, W, b, probs), strict=True))
         return (*out, None, None)
 
 

@@ -88,7 +88,8 @@ def problems(draw, fn):
     if fn == "binary_cross_entropy":
         x = torch.sigmoid(x)
         if draw(st.booleans()):  # probabilities exactly 0 and 1
-            x = torch.where(torch.rand(shape, generator=gen) < 0.2, torch.rand(shape, generator=gen).round().double(), x)
+            where = torch.rand(shape, generator=gen) < 0.2
+            x = torch.where(where, torch.rand(shape, generator=gen).round().double(), x)
     y = torch.rand(shape, generator=gen, dtype=torch.float64)
     if draw(st.booleans()):
         y = y.round()

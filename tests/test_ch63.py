@@ -88,7 +88,8 @@ def test_caption_claims_hold():
     _, drawn = lines(figure())
     curves = {k: np.asarray(drawn[f"loss {k}"].get_ydata()) for k in ("aligned", "noisy pairs", "random")}
     assert all(abs(c[0] - math.log(N)) < 0.02 for c in curves.values())
-    assert np.all(np.diff(curves["aligned"]) <= 0) and np.all(np.diff(curves["noisy pairs"]) < 0)  # aligned: exactly 0 at the end
+    # aligned: exactly 0 at the end
+    assert np.all(np.diff(curves["aligned"]) <= 0) and np.all(np.diff(curves["noisy pairs"]) < 0)
     assert np.all(curves["aligned"][1:] < curves["noisy pairs"][1:])
     assert curves["aligned"][-1] < 1e-6 and curves["noisy pairs"][-1] < 1e-3
     assert curves["random"][-1] > curves["random"][0]

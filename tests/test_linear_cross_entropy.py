@@ -30,9 +30,13 @@ def reference(x, W, target, *, linear_bias=None, ignore_index=None, **options):
 
 
 def values_and_grads(fn, x, W, b, target, upstream_seed, **options):
-    """The loss and the gradients of x, W (and b) of ``fn``, with a random upstream gradient."""
+    """The loss and the gradients of x, W (and b, and a probability target: torch differentiates
+    with respect to it) of ``fn``, with a random upstream gradient."""
     leaves = [t.detach().requires_grad_() for t in (x, W, b) if t is not None]
     bias = leaves[2] if b is not None else None
+    if target.is_floating_point():
+        target = target.detach().requires_grad_()
+        leaves.append(target)
     loss = fn(leaves[0], leaves[1], target, linear_bias=bias, **options)
     upstream = (torch.rand(loss.shape, generator=torch.Generator().manual_seed(upstream_seed), dtype=torch.float64)
                 + 0.5).to(loss.dtype)
