@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 
 from lib import plots  # noqa: E402
-from tests.test_figures import drawn, hline_y, legend_texts, xy  # noqa: E402
+from tests.test_figures import axline_at, drawn, legend_texts, xy  # noqa: E402
 from tools.guards import ROOT  # noqa: E402
 
 CHAPTER = ROOT / "chapters" / "61_multi_label.ipynb"
@@ -55,7 +55,7 @@ def test_saturated_bce_draws_both_losses_and_the_clamp():
     np.testing.assert_allclose(on_sigmoid[~saturated][early], np.logaddexp(0.0, below[early]), rtol=0, atol=0.01)
     np.testing.assert_allclose(on_sigmoid[~saturated], np.logaddexp(0.0, below), rtol=0, atol=0.7)
     assert np.abs(on_sigmoid[~saturated] - np.logaddexp(0.0, below)).max() > 0.3  # the steps are there
-    assert hline_y(ax, art["clamp"]) == 100.0
+    assert axline_at(ax, art["clamp"], "y") == 100.0
     assert art["on sigmoid"].get_linestyle() == "--"
     assert legend_texts(ax.get_legend()) == ["BCEWithLogitsLoss(z)", "BCELoss(sigmoid(z))"]
     assert ax.get_xlabel() == "logit z  (target 0, float32)"
