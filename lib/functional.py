@@ -381,9 +381,11 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     the backward recomputes each chunk's logits from it (the approach of Cut Cross-Entropy,
     Wijmans et al. 2024, one more matrix product per chunk). Without any gradient wanted
     (``torch.no_grad()`` or no input requiring it) only the loss is computed, in chunks.
-    The gradients computed in the forward pass are handed over, not copied: a second
-    backward through the same graph (``retain_graph=True``) and second derivatives
-    (``create_graph=True``) raise a ``RuntimeError``, as torch's chunked path does; use the
+    With ``'mean'`` and ``'sum'`` the gradients computed in the forward pass are handed over,
+    not copied: a second backward through the same graph (``retain_graph=True``) raises a
+    ``RuntimeError``, as torch's chunked path does (``'none'`` recomputes and allows it).
+    Second derivatives (``create_graph=True``) raise a ``RuntimeError`` for every reduction,
+    where torch's chunked path silently returns a gradient connected to no graph. Use the
     reference path for them.
 
     Args:
@@ -402,12 +404,13 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
             :func:`cross_entropy`. Default: :math:`0.0`
         chunk_size (int, optional): rows of ``input`` per chunk. ``None`` picks
             ``ceil(in_features / 2)`` rows, at least 64 (:func:`_lce_default_chunk_size`):
-            one chunk's logits then take half the memory of ``linear_weight``'s gradient,
-            which the backward pass needs anyway, so the peak is about 1.5 times that
-            gradient, small against N x C when N is much larger than ``in_features``; and
+            for ``in_features >= 128`` one chunk's logits then take about half the memory
+            of ``linear_weight``'s gradient, which the backward pass needs anyway, so the
+            peak is about 1.5 times that gradient, small against N x C when N is much larger than ``in_features``; and
             each chunk's matrix products stay large enough to be efficient. torch's
-            automatic choice (``LinearCrossEntropyOptions()``) takes much smaller chunks on
-            a CPU, and is slower (``benchmarks/linear_cross_entropy.py``). Default: ``None``
+            automatic choice (``LinearCrossEntropyOptions()``) takes much smaller chunks in
+            float32 (32 rows at N = 4096, in_features = 1024, C = 128256), which were slower
+            on a CPU in ``benchmarks/linear_cross_entropy.py``. Default: ``None``
 
     Shape:
         - Input: :math:`(N, in\_features)` or :math:`(in\_features)`; torch 2.13 raises for

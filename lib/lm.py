@@ -3,8 +3,9 @@
 A language model's logits over a vocabulary of V tokens define the softmax's normaliser
 ``Z = Σ_j exp(x_j)``. Cross-entropy does not care about ``log Z`` itself (adding a constant to
 every logit changes no probability), so it can drift far from 0, where float32 and bfloat16 lose
-digits. PaLM adds ``1e-4 · log² Z`` per token to keep it near 0. The log-sum-exp is already
-computed by the loss; the z-loss reuses it, and its gradient is ``2 · c · log Z · softmax(x)``.
+digits. PaLM adds ``1e-4 · log² Z`` per token to keep it near 0. It needs only the log-sum-exp,
+which the cross-entropy computes anyway (a fused loss can reuse it; :func:`z_loss` is separate
+and computes its own), and its gradient is ``2 · c · log Z · softmax(x)``.
 
 Built, like :mod:`lib.functional`, from ``amax``, ``exp``, ``sum`` and ``log``: no call of torch's
 softmax, log-sum-exp or loss functions.

@@ -110,7 +110,8 @@ def run(logits, target, world_size=2, start_method="spawn"):
     :func:`vocab_range` of the classes.
 
     The processes meet through a file in a fresh temporary folder (``file://`` initialisation),
-    so no network port has to be chosen, and each writes its result there.
+    so no port has to be chosen for the rendezvous (gloo's own connections between the
+    processes use ports the system picks), and each writes its result there.
 
     Args:
         logits (Tensor): ``(N, V)``, the whole logits (each process takes its columns).
