@@ -15,7 +15,11 @@ indices, each implementation runs forward+backward (the gradients of ``x`` and `
 One forward+backward at these sizes takes seconds to minutes on a small CPU, so each
 measurement is one call in a fresh process (after a tiny call that starts torch's thread
 pools and caches), timed and watched for its peak memory above the inputs (glibc's bytes in
-use, sampled after every ATen operation, as in :mod:`benchmarks.cross_entropy`). Each repeat
+use, sampled after every ATen operation, as in :mod:`benchmarks.cross_entropy`). torch's chunked
+path runs as one custom operator: a chunk buffer it allocates and frees inside that operator
+is never sampled, so the peaks of ``torch_chunked*`` are lower bounds (by one chunk's logits,
+``chunk x V x 4`` bytes, as chapter 52 shows); lib's buffers come from visible operations and
+are counted. Each repeat
 runs every implementation once, one after another, in an order that rotates from repeat to
 repeat, so that a change in the machine's load (a shared machine) touches every
 implementation alike; the CSV keeps the median over the repeats. The first baseline run

@@ -153,7 +153,8 @@ def main(argv=None):
     print(f"single process (F.cross_entropy): loss {single.item():.4f}")
     print(f"same loss on every process: {len(losses) == 1}")
     print(f"loss equal to single process's (atol 1e-6): {all(abs(v - single.item()) <= 1e-6 for v in losses)}")
-    print(f"gradient columns equal to single process's (rtol 1e-5, atol 1e-8): {torch.allclose(gradient, x.grad, rtol=1e-5, atol=1e-8)}")
+    same = torch.allclose(gradient, x.grad, rtol=1e-5, atol=1e-8)
+    print(f"gradient columns equal to single process's (rtol 1e-5, atol 1e-8): {same}")
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def test_vocab_range_covers_the_vocabulary_once():
         for world_size in range(1, vocab_size + 1):
             ranges = [vocab_parallel.vocab_range(vocab_size, r, world_size) for r in range(world_size)]
             assert ranges[0][0] == 0 and ranges[-1][1] == vocab_size
-            assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+            assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
             widths = [end - start for start, end in ranges]
             assert max(widths) - min(widths) <= 1 and min(widths) >= 1
             # the same split as torch.tensor_split
