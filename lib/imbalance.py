@@ -26,7 +26,9 @@ def focal_loss(input, target, weight=None, gamma=2.0, ignore_index=-100, reducti
 
     ``p_y`` is the softmax probability of the target class, computed as ``exp(log_softmax(x)[y])``:
     never as ``exp(-cross_entropy(x, y, weight=w))``, which is ``p_y ** w[y]`` once there are
-    class weights. ``1 - p_y`` is computed as ``-expm1(log p_y)``, accurate when ``p_y`` is near 1.
+    class weights. ``1 - p_y`` is computed as ``-expm1(log p_y)``, accurate when ``p_y`` is near 1; where ``p_y``
+    rounds to exactly 1 the loss and its gradient are 0 (also for ``0 < gamma < 1``, where a plain
+    ``(1 - p_y) ** gamma`` would give a NaN gradient).
 
     Args:
         input (Tensor): unnormalized logits; see Shape.
@@ -61,7 +63,12 @@ def focal_loss(input, target, weight=None, gamma=2.0, ignore_index=-100, reducti
     targets = _class_targets(input, target, weight, ignore_index, reduction, ())
     log_probs = functional.log_softmax(input, class_dim)
     log_pt = log_probs.gather(class_dim, targets.index.unsqueeze(class_dim)).squeeze(class_dim)
-    modulating = (-torch.expm1(log_pt)) ** gamma  # (1 - p_t) ** gamma; 0 ** 0 = 1
+    one_minus_pt = -torch.expm1(log_pt)  # 1 - p_t, accurate near p_t = 1
+    # (1 - p_t) ** gamma, 0 ** 0 = 1. Where p_t rounds to exactly 1 the factor is the constant
+    # 0 ** gamma: pow's gradient there, gamma * 0 ** (gamma - 1), is inf for 0 < gamma < 1 and
+    # would turn the (exactly 0) gradient of -(1 - p_t) ** gamma * log p_t into NaN.
+    certain = one_minus_pt == 0
+    modulating = torch.where(certain, 0.0 ** gamma, torch.where(certain, 1.0, one_minus_pt) ** gamma)
     losses = _zero_where(targets.ignored, -targets.weights * modulating * log_pt)
     return _reduce_over_targets(losses, reduction, targets.weights)
 

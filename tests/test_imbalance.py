@@ -112,6 +112,21 @@ def test_focal_loss_gradient_matches_finite_differences(case, gamma, reduction):
     assert torch.allclose(grad, fd, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("gamma", [0.0, 0.25, 0.5, 1.0, 2.0])
+def test_gradient_is_finite_where_p_t_rounds_to_one(gamma, dtype):
+    """A confident right sample (p_t == 1 in floating point) has loss 0 and gradient 0 for gamma > 0,
+    the cross-entropy's for gamma = 0; never NaN (0 < gamma < 1 made pow's gradient inf there)."""
+    x = torch.tensor([[60.0, 0.0, -5.0], [0.3, -0.2, 0.1]], dtype=dtype, requires_grad=True)
+    t = torch.tensor([0, 2])
+    grad, = torch.autograd.grad(focal_loss(x, t, gamma=gamma, reduction="sum"), x)
+    assert torch.isfinite(grad).all()
+    if gamma > 0:
+        assert torch.equal(grad[0], torch.zeros(3, dtype=dtype))
+    else:
+        assert torch.allclose(grad, torch.autograd.grad(F.cross_entropy(x, t, reduction="sum"), x)[0])
+
+
 def test_gradient_at_gamma_two_by_formula():
     """d/dz of -(1-p)^2 log p along the target logit: the paper's closed form, for two classes."""
     z = torch.linspace(-6, 6, 49, dtype=torch.float64)
