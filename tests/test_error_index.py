@@ -5,6 +5,8 @@ import json
 import re
 from pathlib import Path
 
+import torch
+
 from tools import error_index, guards
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,3 +150,16 @@ def test_messages_that_differ_in_numbers_share_one_item():
     page = error_index.render(found)
     assert page.count("- `Target 3 is out of bounds.`") == 1 and "also shown as `Target 255 is out of bounds.`" in page
     assert "[Title: One](chapters/x.ipynb#one), [Title: Two](chapters/x.ipynb#two)" in page
+
+
+def test_quoted_gpu_messages_are_torchs_own_and_listed():
+    """The messages only a GPU prints are quoted, not run: the part torch builds in is in the
+    installed torch's library files, the quote contains it, and the page lists each once."""
+    libraries = [p for p in (Path(torch.__file__).parent / "lib").iterdir() if ".so" in p.name or p.suffix == ".dll"]
+    page = error_index.render(error_index.entries(ROOT))
+    assert error_index.QUOTED
+    for quoted in error_index.QUOTED:
+        assert quoted.message.startswith(quoted.fixed)
+        assert any(quoted.fixed.encode() in p.read_bytes() for p in libraries), quoted.fixed
+        assert page.count(f"`{quoted.message}`") == 1
+        assert f"<{quoted.label}>`" in page

@@ -123,8 +123,33 @@ def notebook_entries(notebook, chapter):
     return found
 
 
+@dataclasses.dataclass(frozen=True)
+class Quoted:
+    """A message only a GPU prints, quoted (no cell of the book can raise it on a CPU).
+
+    ``fixed`` is the part of the message torch builds in, which a test finds in the installed
+    torch's library files; ``message`` is the whole message as readers see it on a GPU.
+    """
+
+    ename: str
+    message: str
+    fixed: str
+    where: str  # link text
+    label: str  # the MyST label of the section
+
+
+#: Messages readers search for that only a CUDA machine prints, each with the section explaining it.
+QUOTED = [
+    Quoted("RuntimeError",
+           "Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!",
+           "Expected all tensors to be on the same device, but found at least two devices, ",
+           "My loss looks wrong: a debugging guide", "sec-debug-devices"),
+]
+
+
 def render(found):
-    """Return the Markdown of the index page: by exception class, one item per message template."""
+    """Return the Markdown of the index page: by exception class, one item per message template,
+    then the messages only a GPU prints (:data:`QUOTED`)."""
     lines = [HEADER]
     grouped = groups(found)
     for ename in sorted({g.ename for g in grouped}):
@@ -136,6 +161,13 @@ def render(found):
             links = ", ".join(f"[{_escape(_where(e))}]({_target(e)})" for e in group.entries)
             lines.append(f"{item}  \n  explained in {links}")
         lines.append("")
+    lines.append("## Only on a GPU (quoted, not run here)\n")
+    lines.append("These messages need a CUDA device, so no cell of the book raises them. They are quoted; "
+                 "the test suite finds the fixed part of each in the installed torch's library files.\n")
+    for quoted in QUOTED:
+        link = f"{{ref}}`{quoted.where} <{quoted.label}>`"
+        lines.append(f"- {quoted.ename}: {_code(quoted.message)}  \n  explained in {link}")
+    lines.append("")
     return "\n".join(lines)
 
 
