@@ -684,7 +684,7 @@ def test_benchmark_figure_of_a_second_machine_with_a_missing_value():
 # drawn again by the chapter's own call and rendered as IPython's inline backend renders it.
 
 FIGURE_FUNCTIONS = ["binary_entropy", "surprise_curve", "kl_pair", "margin_curve", "label_smoothing_curve",
-                    "benchmark_bars"]
+                    "benchmark_bars", "saturated_bce", "focal_loss_curve"]
 #: The matplotlib that recorded the stored figures; another release may place pixels differently.
 RECORDED_WITH = "3.11.2"
 #: Chapters whose stored figure predates a deliberate change to lib.plots: re-execute them

@@ -9,6 +9,7 @@ Without Chromium the test is skipped on a workstation, and fails under CI (``CI`
 """
 
 import functools
+import importlib
 import http.server
 import importlib.metadata
 import os
@@ -594,6 +595,45 @@ def _figure_params(known=None):
     return params
 
 
+def _memory_curves():
+    """Chapter 52's figure, drawn by its cell's own source (the sizes are literals there; the
+    chapter's N = 8 x 4096 tokens and H = 4096, and its GiB, come from earlier cells)."""
+    from lib import plots
+
+    nb = json.loads((ROOT / "chapters" / "52_at_scale.ipynb").read_text(encoding="utf-8"))
+    (cell,) = [c for c in nb["cells"]
+               if c["metadata"].get("mystnb", {}).get("figure", {}).get("name") == "fig-scale-memory"]
+    head, call = "".join(cell["source"]).split("plots.memory_curves(", 1)
+    namespace = {"plots": plots, "gib": lambda n: n / 2**30, "tokens": 8 * 4096, "hidden": 4096}
+    exec(compile(head, "<chapter 52 figure cell>", "exec"), namespace)
+    return eval(compile("plots.memory_curves(" + call, "<chapter 52 figure call>", "eval"), namespace)
+
+
+def _reliability_diagram():
+    """Chapter 65's figure with its three labels and ten bins; the data are stand-ins, which change
+    no text size (the legend's ECE has the same printed format)."""
+    import torch
+
+    from lib import plots
+
+    gen = torch.Generator().manual_seed(0)
+    target = torch.randint(0, 10, (400,), generator=gen)
+    probs = torch.rand(400, 10, generator=gen).softmax(1)
+    return plots.reliability_diagram([(label, probs, target) for label in
+                                      ("as trained", "divided by T", "label_smoothing=0.1")], n_bins=10)
+
+
+#: Figures whose chapter call has no literal arguments (so test_figures.redraw cannot draw them):
+#: each drawn again by the chapter's own test module, or as above.
+REDRAWS = {
+    "fig-next-token-training": lambda: importlib.import_module("tests.test_ch51").chapter_figure()[0],
+    "fig-distillation-gradient": lambda: importlib.import_module("tests.test_ch62").figure(),
+    "fig-contrastive-scale": lambda: importlib.import_module("tests.test_ch63").figure(),
+    "fig-scale-memory": _memory_curves,
+    "fig-reliability": _reliability_diagram,
+}
+
+
 @functools.cache
 def smallest_points(name):
     """The size in points of the smallest text of the figure ``name``, and the figure's dpi."""
@@ -601,6 +641,9 @@ def smallest_points(name):
         if nb["cells"][index]["metadata"]["mystnb"]["figure"]["name"] == name:
             figure = test_figures.redraw(nb, index, call)
             return test_figures.smallest_text(figure), figure.dpi
+    if name in REDRAWS:
+        figure = REDRAWS[name]()
+        return test_figures.smallest_text(figure), figure.dpi
     raise AssertionError(f"no chapter cell draws the figure {name!r}")
 
 
