@@ -9,8 +9,8 @@ Without Chromium the test is skipped on a workstation, and fails under CI (``CI`
 """
 
 import functools
-import importlib
 import http.server
+import importlib
 import importlib.metadata
 import os
 import re
