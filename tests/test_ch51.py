@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from lib import plots  # noqa: E402
+from tests import test_figures  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTER = ROOT / "chapters" / "51_next_token.ipynb"
@@ -93,15 +94,9 @@ def chapter_figure():
 
 
 def drawn(ax):
-    """The axes' lines by gid; fails on an artist without a gid, a shared gid, or other artists."""
-    found = {}
-    for artist in [*ax.lines, *ax.collections]:
-        gid = artist.get_gid()
-        assert gid, f"an artist without a gid: {artist}"
-        assert gid not in found, f"two artists with gid {gid!r}"
-        found[gid] = artist
-    assert not ax.patches and not ax.images and not ax.texts
-    return found
+    """The axes' lines by gid (tests/test_figures.py's rule), and no bars either."""
+    assert not ax.patches
+    return test_figures.drawn(ax)
 
 
 def xy(line):

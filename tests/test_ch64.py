@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 
 from lib import plots  # noqa: E402
+from tests.test_figures import source  # noqa: E402
 from tools import guards  # noqa: E402
 
 CHAPTER = guards.CHAPTERS / "64_imbalance.ipynb"
@@ -24,10 +25,6 @@ def focal_np(p, gamma):
 
 def cells():
     return json.loads(CHAPTER.read_text(encoding="utf-8"))["cells"]
-
-
-def source(cell):
-    return "".join(cell["source"])
 
 
 def output_text(cell):

@@ -10,6 +10,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from lib import plots  # noqa: E402
+from tests.test_figures import source  # noqa: E402
 from tools import guards  # noqa: E402
 
 CHAPTER = guards.CHAPTERS / "65_predictions.ipynb"
@@ -17,10 +18,6 @@ CHAPTER = guards.CHAPTERS / "65_predictions.ipynb"
 
 def cells():
     return json.loads(CHAPTER.read_text(encoding="utf-8"))["cells"]
-
-
-def source(cell):
-    return "".join(cell["source"])
 
 
 def output_text(cell):
