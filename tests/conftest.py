@@ -1,5 +1,7 @@
 """Fixtures shared by the test modules."""
 
+import functools
+import http.server
 import json
 import os
 import re
@@ -7,6 +9,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -48,6 +51,36 @@ def built_book(book_build_command, tmp_path_factory):
     if built["returncode"] != 0:
         pytest.fail(f"the book did not build:\n{built['log']}", pytrace=False)
     return ROOT / "_build" / "html"
+
+
+@pytest.fixture(scope="module")
+def site(built_book):
+    """The run's one build of the book (``built_book``, which CI keeps and test_buttons.py reads
+    too), served on 127.0.0.1 for one site test module (tests/browser.py): yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(built_book))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (``browser.CHROMIUM``), one per test module."""
+    from browser import CHROMIUM, CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """The book as one archive (tools/archive.py): everything a chapter needs, nothing of the build.
 
 The end-to-end check (download from the built site, install in a fresh virtual environment,
-run a chapter to its stored outputs) is ``test_the_downloaded_book_runs`` in test_site.py.
+run a chapter to its stored outputs) is ``test_the_downloaded_book_runs`` in test_site_download.py.
 """
 
 import re

@@ -3,10 +3,13 @@ and writes its CSV; the committed results have every field. No timing is asserte
 
 import csv
 
+import pytest
 import torch
 
 from benchmarks import linear_cross_entropy as bench
 from benchmarks import results
+
+pytestmark = pytest.mark.heavy  # see conftest.py
 
 
 def test_one_measurement_agrees_with_the_baseline(tmp_path):

@@ -1,6 +1,8 @@
 """The repository and Colab buttons follow ``repository: url:`` in ``_config.yml``, and nothing else.
 
-Two builds of the whole book (``--warningiserror --nitpick``):
+Two builds of the whole book (``--warningiserror --nitpick``). The tests of the copy come first
+and those of the run's one build last: under pytest-xdist the copy's build overlaps that one,
+which another worker may be making.
 
 - no repository (``url: ""``, as committed; the run's one build of the repository, which the
   site test opens too, ``built_book`` in tests/conftest.py): no repository, issue or launch button on any page,
@@ -29,6 +31,8 @@ import pytest
 import yaml
 
 from tools import colab, guards, sphinx_book
+
+pytestmark = pytest.mark.heavy  # see conftest.py
 
 ROOT = Path(__file__).resolve().parent.parent
 URL = "https://github.com/example/cross-entropy-executed"
@@ -114,26 +118,6 @@ def _dead_links(links):
     """Links that lead nowhere: no or empty href, or a button (class btn) pointing at "#"."""
     return [link for link in links
             if not (link[0] or "").strip() or ("btn" in link[1].split() and link[0].strip() == "#")]
-
-
-# --- no repository: no button -------------------------------------------------------------------
-
-def test_no_repository_no_buttons(plain):
-    root, html = plain
-    for page in _toc_pages(root):
-        text = (html / f"{page}.html").read_text(encoding="utf-8")
-        for mark in ("btn-source-repository-button", "btn-source-issues-button", "btn-source-edit-button",
-                     "dropdown-launch-buttons", "dropdown-source-buttons", "colab.research.google.com",
-                     "github.com/example"):
-            assert mark not in text, f"{page}.html: {mark} without a repository"
-        assert not _dead_links(_links(html, page)), f"{page}.html: {_dead_links(_links(html, page))}"
-
-
-def test_no_repository_no_colab_cell(plain):
-    root, _ = plain
-    for path in colab.chapters(root):
-        notebook = json.loads(path.read_text(encoding="utf-8"))
-        assert not [c for c in notebook["cells"] if colab.TAG in c.get("metadata", {}).get("tags", [])], path.name
 
 
 # --- a repository: its buttons, on every page -----------------------------------------------------
@@ -250,7 +234,7 @@ def test_nbval_passes_with_the_colab_cell(with_url):
     """The cell runs under nbval in CI: stored without output, it must print nothing."""
     root, _ = with_url
     chapter = root / "chapters" / "12_cross_entropy.ipynb"
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", str(chapter)],
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", str(chapter)],  # one file: no workers
                          capture_output=True, text=True, env=_env(root), cwd=root)
     assert run.returncode == 0, run.stdout[-3000:]
 
@@ -287,3 +271,23 @@ def test_buttons_are_not_set_in_html_theme_options(tmp_path, key):
     config = SimpleNamespace(html_theme_options={key: True})
     with pytest.raises(sphinx_book.ExtensionError):
         sphinx_book._repository_buttons(SimpleNamespace(srcdir=str(tmp_path)), config)
+
+
+# --- no repository: no button -------------------------------------------------------------------
+
+def test_no_repository_no_buttons(plain):
+    root, html = plain
+    for page in _toc_pages(root):
+        text = (html / f"{page}.html").read_text(encoding="utf-8")
+        for mark in ("btn-source-repository-button", "btn-source-issues-button", "btn-source-edit-button",
+                     "dropdown-launch-buttons", "dropdown-source-buttons", "colab.research.google.com",
+                     "github.com/example"):
+            assert mark not in text, f"{page}.html: {mark} without a repository"
+        assert not _dead_links(_links(html, page)), f"{page}.html: {_dead_links(_links(html, page))}"
+
+
+def test_no_repository_no_colab_cell(plain):
+    root, _ = plain
+    for path in colab.chapters(root):
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        assert not [c for c in notebook["cells"] if colab.TAG in c.get("metadata", {}).get("tags", [])], path.name

@@ -146,12 +146,15 @@ def test_the_site_test_builds_with_the_readme_command(book_build_command):
     runs = [c for c in ast.walk(built) if isinstance(c, ast.Call) and ast.unparse(c.func) == "subprocess.run"]
     assert [ast.unparse(c.args[0]) for c in runs] == ["book_build_command"]
     assert "cwd=ROOT" in [ast.unparse(k) for k in runs[0].keywords]
-    # the site fixture serves that build and builds nothing else
-    tree = ast.parse((ROOT / "tests" / "test_site.py").read_text(encoding="utf-8"))
-    (site,) = [f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.name == "site"]
+    # the site fixture serves that build, and the site tests build nothing else
+    (site,) = [f for f in ast.walk(conftest) if isinstance(f, ast.FunctionDef) and f.name == "site"]
     assert [a.arg for a in site.args.args] == ["built_book"]
-    strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
-    assert not [s for s in strings if "jupyter-book" in s or "--warningiserror" in s]
+    site_tests = sorted((ROOT / "tests").glob("test_site*.py")) + [ROOT / "tests" / "browser.py"]
+    assert len(site_tests) >= 3
+    for path in site_tests:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+        assert not [s for s in strings if "jupyter-book" in s or "--warningiserror" in s], path.name
 
 
 def test_dry_run_runs_nothing(tmp_path):

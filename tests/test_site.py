@@ -1,110 +1,48 @@
-"""The built site in a real browser: every page complete, offline, typeset and linked.
+"""The built site in a browser: every page complete, offline, typeset and linked, and read whole
+on a desktop, on a phone and in print.
 
-Builds the book with warnings as errors, serves ``_build/html`` on 127.0.0.1 and opens every
-page in headless Chromium (Debian's ``chromium``, driven by Playwright; no browser download).
-Every request that leaves 127.0.0.1 is blocked and counted, so a page that needs the network
-fails here, as it would for a reader on a plane. Screenshots land in ``_build/screenshots``.
-
-Without Chromium the test is skipped on a workstation, and fails under CI (``CI`` set).
+The book is built once per run with warnings as errors (``built_book`` in conftest.py), served on
+127.0.0.1 and opened in headless Chromium (tests/browser.py). ``pages_read`` opens every page
+once, at 1400 px: it reads there what the tests below check on a desktop, then narrows the same
+page to a phone's 390 px and reads it again, then prints it (A4) and reads that. That a page
+narrowed to 390 px is laid out as one opened at 390 px is a test of its own. Screenshots land in
+``_build/screenshots``. The downloadable book is test_site_download.py.
 """
 
 import functools
-import http.server
 import importlib
-import importlib.metadata
-import os
+import json
 import re
-import shutil
-import subprocess
-import sys
-import threading
 import urllib.parse
 from pathlib import Path
 
 import pytest
-import yaml
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).resolve().parent.parent
-BUILD = ROOT / "_build"
-HTML = BUILD / "html"
-SHOTS = BUILD / "screenshots"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from tests import test_figures
+from tests.browser import (
+    DESKTOP,
+    FIGURE_STATES,
+    HTML,
+    NAVIGATION_STATE,
+    PHONE,
+    PRINT_A4,
+    ROOT,
+    PageVisit,
+    check_links,
+    figure_params,
+    figures_of_the_book,
+    pages,
+    require_chromium,
+    sweep,
+    visible,
+)
+from tools import guards
 
-if CHROMIUM is None:
-    message = "Debian's chromium is needed for the site test (apt-get install chromium)"
-    if os.environ.get("CI"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message, allow_module_level=True)
+require_chromium()
 
-sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+pytestmark = pytest.mark.heavy  # see conftest.py
 
-
-@pytest.fixture(scope="module")
-def site(built_book):
-    """The book built with README command 1's build (``built_book`` in tests/conftest.py, the run's
-    one build, which test_buttons.py reads too), served on 127.0.0.1: yields the base URL. This is
-    CI's one build of the book (.ci/run keeps _build/html)."""
-    assert built_book == HTML
-    handler = functools.partial(_QuietHandler, directory=str(HTML))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-def pages():
-    """Every page of the table of contents, plus the pages Sphinx adds, relative to the site root."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
-    return [f"{f}.html" for f in files] + ["genindex.html", "search.html"]
-
-
-class PageVisit:
-    """Open one page and record what went wrong: failed loads, console errors, external requests."""
-
-    def __init__(self, browser, base, path, color_scheme="light", viewport=None):
-        self.context = browser.new_context(color_scheme=color_scheme,
-                                           viewport=viewport or {"width": 1280, "height": 900})
-        self.external, self.failed, self.errors = [], [], []
-        self.context.route("**/*", self._route)
-        self.page = self.context.new_page()
-        self.page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}"))
-        self.page.on("requestfailed", lambda r: r.url.startswith(base) and self.failed.append(f"failed {r.url}"))
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.base = base
-        self.page.goto(base + path, wait_until="load")
-        self.page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
-        self.page.evaluate("() => Promise.all(Array.from(document.images).map(i => i.decode().catch(() => null)))")
-
-    def _route(self, route):
-        if route.request.url.startswith(("http://127.0.0.1", "data:", "blob:", "about:")):
-            route.continue_()
-        else:
-            self.external.append(route.request.url)
-            route.abort()
-
-    def close(self):
-        self.context.close()
-
+SHOTS = ROOT / "_build" / "screenshots"
 
 MATH_STATE = """() => {
   const math = Array.from(document.querySelectorAll('.math'));
@@ -124,21 +62,122 @@ IMAGES_WITHOUT_ALT = """() => Array.from(document.querySelectorAll('article img'
 BROKEN_IMAGES = """() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"""
 
 
-@pytest.mark.parametrize("path", pages())
-def test_page_is_complete_offline(site, browser, path):
-    visit = PageVisit(browser, site, path)
+WIDE_OUTPUTS = """() => Array.from(document.querySelectorAll('article div.cell_output pre'))
+  .filter(e => e.getBoundingClientRect().width > 0 && e.scrollWidth > e.clientWidth + 1)
+  .map(e => e.textContent.slice(0, 80))"""
+
+EMPTY_CODE_BOXES = """() => Array.from(document.querySelectorAll('article div.highlight, article div.cell_output'))
+  .filter(e => e.getBoundingClientRect().height > 0 && e.textContent.trim() === '' && !e.querySelector('img'))
+  .map(e => e.outerHTML.slice(0, 120))"""
+
+PAGE_WIDER_THAN_SCREEN = """() => {
+  const width = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth <= width) return [];
+  return Array.from(document.querySelectorAll('article *'))
+    .filter(e => e.getBoundingClientRect().right > width + 1 && e.children.length === 0)
+    .filter(e => {  // what widens the page, not what scrolls inside its own box
+      for (let p = e.parentElement; p; p = p.parentElement) {
+        if (['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(p).overflowX)) return false;
+      }
+      return true;
+    })
+    .map(e => e.tagName + ': ' + e.textContent.slice(0, 60))
+    .concat(['page ' + document.documentElement.scrollWidth + ' px wide']);
+}"""
+
+
+EQUATIONS = """() => Array.from(document.querySelectorAll('article div.math')).map(m => {
+  const formula = m.querySelector('mjx-container'), number = m.querySelector('.eqno');
+  const f = formula.getBoundingClientRect(), n = number ? number.getBoundingClientRect() : null;
+  const overlap = n !== null && f.left < n.right && n.left < f.right && f.top < n.bottom && n.top < f.bottom;
+  const style = getComputedStyle(formula);
+  const scrolls = formula.scrollWidth > formula.clientWidth + 1;
+  const hidden = scrolls && (style.overflowX !== 'auto' || !style.backgroundImage.includes('gradient'));
+  const narrow = f.width < m.getBoundingClientRect().width - 2;
+  return {id: m.id, overlap, hidden, narrow};
+}).filter(e => e.overlap || e.hidden || e.narrow)"""
+
+BIBLIOGRAPHY = """() => Array.from(document.querySelectorAll('div.citation')).map(c => ({
+  id: c.id,
+  label: c.querySelector('.label').textContent.replace(/^\\[|\\]$/g, ''),
+  text: c.textContent,
+  links: Array.from(c.querySelectorAll('a[href^="http"]')).map(a => a.href),
+}))"""
+
+CITATIONS = """() => Array.from(document.querySelectorAll('a[href*="references.html#"]'))
+  .map(a => ({target: a.getAttribute('href').split('#')[1], text: a.textContent}))"""
+
+NUMREFS = """() => Array.from(document.querySelectorAll('article a.reference.internal'))
+  .filter(a => a.querySelector('span.std-numref'))
+  .map(a => ({href: a.href, text: a.textContent.trim()}))"""
+
+MATHJAX_SCRIPTS = """() => document.querySelectorAll('script[src*="_static/mathjax"]').length"""
+
+FIGURE_NUMBERS = """() => Array.from(document.querySelectorAll('article figure[id]'))
+  .map(f => ({id: f.id, number: (f.querySelector('.caption-number') || {textContent: ''}).textContent.trim()}))"""
+
+
+
+
+def _read(page):
+    """What the tests below read on one page at 1400 px, then at 390 px (``phone``), then in print."""
+    state = {"broken": page.evaluate(BROKEN_IMAGES), "without_alt": page.evaluate(IMAGES_WITHOUT_ALT),
+             "math": page.evaluate(MATH_STATE), "links": page.evaluate(LINKS),
+             "images": page.evaluate("() => document.images.length"),
+             "mathjax_scripts": page.evaluate(MATHJAX_SCRIPTS),
+             "citations": page.evaluate(CITATIONS), "bibliography": page.evaluate(BIBLIOGRAPHY),
+             "figure_numbers": page.evaluate(FIGURE_NUMBERS), "numrefs": page.evaluate(NUMREFS),
+             "figures": page.evaluate(FIGURE_STATES), "wide": page.evaluate(WIDE_OUTPUTS)}
+    page.set_viewport_size(PHONE)
+    state["phone"] = _read_phone(page)
+    page.emulate_media(media="print")
+    page.set_viewport_size(PRINT_A4)
+    state["print_wide"] = page.evaluate(WIDE_OUTPUTS)
+    state["print_empty"] = page.evaluate(EMPTY_CODE_BOXES)
+    return state
+
+
+def _read_phone(page):
+    return {"wider": page.evaluate(PAGE_WIDER_THAN_SCREEN), "equations": page.evaluate(EQUATIONS),
+            "numbered": page.evaluate("() => document.querySelectorAll('article div.math .eqno').length"),
+            "figures": page.evaluate(FIGURE_STATES)}
+
+
+@pytest.fixture(scope="module")
+def pages_read(site, browser):
+    """``{page: what it shows}`` for every page, each opened once (see ``_read``)."""
+    return sweep(browser, site, DESKTOP, _read)
+
+
+#: Pages whose layout at 390 px is also read from a page opened at 390 px: the longest chapter,
+#: the one with the most equations, and the landing page.
+LOADED_AT_PHONE_WIDTH = ["chapters/52_at_scale.html", "chapters/24_numerical_stability.html", "intro.html"]
+
+
+@pytest.mark.parametrize("path", LOADED_AT_PHONE_WIDTH)
+def test_a_page_narrowed_to_a_phone_is_one_opened_on_a_phone(site, browser, pages_read, path):
+    """The phone tests read each page narrowed from 1400 px to 390 px: that must be the layout a
+    phone gets when it opens the page at 390 px (nothing the theme or MathJax lays out once, at
+    load, depends on the width it loaded at)."""
+    visit = PageVisit(browser, site, path, viewport=PHONE)
     try:
-        assert visit.external == [], "requests that left the site"
-        assert visit.failed == [], "resources that did not load"
-        assert visit.errors == [], "JavaScript console errors"
-        assert visit.page.evaluate(BROKEN_IMAGES) == [], "images that did not load"
-        assert visit.page.evaluate(IMAGES_WITHOUT_ALT) == [], "figures without alt text"
-        math = visit.page.evaluate(MATH_STATE)
-        assert math["typeset"] == math["math"], f"{math['math'] - math['typeset']} formulas not typeset"
-        assert math["raw"] == [], "raw TeX delimiters left in the text"
-        _check_links(site, visit.page.evaluate(LINKS))
+        assert _read_phone(visit.page) == pages_read[path]["phone"]
     finally:
         visit.close()
+
+
+@pytest.mark.parametrize("path", pages())
+def test_page_is_complete_offline(site, pages_read, path):
+    state = pages_read[path]
+    assert state["external"] == [], "requests that left the site"
+    assert state["failed"] == [], "resources that did not load"
+    assert state["errors"] == [], "JavaScript console errors"
+    assert state["broken"] == [], "images that did not load"
+    assert state["without_alt"] == [], "figures without alt text"
+    math = state["math"]
+    assert math["typeset"] == math["math"], f"{math['math'] - math['typeset']} formulas not typeset"
+    assert math["raw"] == [], "raw TeX delimiters left in the text"
+    check_links(site, state["links"])
 
 
 def test_every_built_page_is_tested(site):
@@ -157,57 +196,51 @@ def test_index_redirects_to_the_landing_page(site, browser):
         page.close()
 
 
-def test_chapters_have_math_and_figures(site, browser):
+def test_chapters_have_math_and_figures(pages_read):
     """The typesetting check above must not pass vacuously."""
-    visit = PageVisit(browser, site, "chapters/11_entropy.html")
-    try:
-        math = visit.page.evaluate(MATH_STATE)
-        assert math["math"] >= 10 and math["typeset"] == math["math"]
-        assert visit.page.evaluate("() => document.images.length") >= 1
-        assert visit.page.evaluate("() => document.querySelectorAll('script[src*=\"_static/mathjax\"]').length") == 1
-    finally:
-        visit.close()
+    state = pages_read["chapters/11_entropy.html"]
+    assert state["math"]["math"] >= 10 and state["math"]["typeset"] == state["math"]["math"]
+    assert state["images"] >= 1 and state["mathjax_scripts"] == 1
 
 
-NAVIGATION_STATE = (  # one JS function; the long lines are split only in this Python source
-    """() => {
-  const shown = (e) => { if (!e) return false; const r = e.getBoundingClientRect(); const s = getComputedStyle(e);
-    return r.width > 0 && r.height > 0 && r.right > 0 && s.visibility !== 'hidden' && s.display !== 'none'; };
-  const primary = document.querySelector('#pst-primary-sidebar-modal[open]') """
-    """|| document.querySelector('#pst-primary-sidebar');
-  const secondary = document.querySelector('#pst-secondary-sidebar-modal[open]') """
-    """|| document.querySelector('#pst-secondary-sidebar');
-  return {
-    primaryLinks: Array.from(primary.querySelectorAll('nav.bd-docs-nav a')).filter(shown).length,
-    secondaryLinks: Array.from(secondary.querySelectorAll('nav a')).filter(shown).length,
-    searchBoxes: Array.from(document.querySelectorAll('button.search-button-field')).filter(shown).length,
-    header: document.querySelector('#pst-header').getBoundingClientRect().height,
-  };
-}"""
-)
+def test_outputs_read_whole_on_a_desktop_and_in_print(pages_read):
+    """No output scrolls sideways at 1400 px or on a printed A4 page, and print shows no empty code box."""
+    for path, state in pages_read.items():
+        assert state["wide"] == [], f"{path}: outputs wider than their box"
+        assert state["print_wide"] == [], f"{path}: printed outputs cut at the right"
+        assert state["print_empty"] == [], f"{path}: empty code boxes in print"
 
 
-def _visible(page, selector):
-    """The one visible element of ``selector`` on the page (the theme renders some buttons twice)."""
-    shown = [e for e in page.locator(selector).all() if e.is_visible()]
-    assert len(shown) == 1, f"{len(shown)} visible {selector!r}"
-    return shown[0]
+def test_no_page_scrolls_sideways_on_a_phone(pages_read):
+    """At 390 px no page is wider than the screen: a long identifier in the text or a long word in
+    a heading breaks across lines (code blocks and wide tables scroll inside their own box)."""
+    for path, state in pages_read.items():
+        assert state["phone"]["wider"] == [], f"{path}: wider than a 390 px screen"
+
+
+def test_equations_fit_on_a_phone(pages_read):
+    """At 390 px a display equation has the page's whole width, its number is never over it, and
+    a formula wider than that scrolls inside its box with a visible cue (the scroll shadows)."""
+    for path, state in pages_read.items():
+        assert state["phone"]["equations"] == [], path
+    numbered = sum(state["phone"]["numbered"] for state in pages_read.values())
+    assert numbered >= 20  # numbered equations were there to check
 
 
 def test_navigation_opens_on_a_phone(site, browser):
     """At 390 px both sidebars are hidden; the menu and "Contents" buttons open them."""
-    visit = PageVisit(browser, site, "chapters/31_weight.html", viewport={"width": 390, "height": 844})
+    visit = PageVisit(browser, site, "chapters/31_weight.html", viewport=PHONE)
     page = visit.page
     try:
         state = page.evaluate(NAVIGATION_STATE)
         assert state["primaryLinks"] == 0 and state["secondaryLinks"] == 0, state
-        _visible(page, ".primary-toggle").click()
+        visible(page, ".primary-toggle").click()
         page.wait_for_selector("#pst-primary-sidebar-modal[open]", timeout=5_000)
         state = page.evaluate(NAVIGATION_STATE)
         assert state["primaryLinks"] >= 10, state  # the book's table of contents, clickable
         page.keyboard.press("Escape")
         page.wait_for_selector("#pst-primary-sidebar-modal:not([open])", state="attached", timeout=5_000)
-        _visible(page, ".secondary-toggle").click()
+        visible(page, ".secondary-toggle").click()
         page.wait_for_selector("#pst-secondary-sidebar-modal[open]", timeout=5_000)
         state = page.evaluate(NAVIGATION_STATE)
         assert state["secondaryLinks"] >= 3, state  # the page's sections
@@ -218,13 +251,13 @@ def test_navigation_opens_on_a_phone(site, browser):
 def test_navigation_on_a_desktop(site, browser):
     """At 1400 px both sidebars are shown, the menu button hides and shows the primary one,
     and there is one search box and no empty top bar."""
-    visit = PageVisit(browser, site, "chapters/31_weight.html", viewport={"width": 1400, "height": 900})
+    visit = PageVisit(browser, site, "chapters/31_weight.html", viewport=DESKTOP)
     page = visit.page
     try:
         state = page.evaluate(NAVIGATION_STATE)
         assert state["primaryLinks"] >= 10 and state["secondaryLinks"] >= 3, state
         assert state["searchBoxes"] == 1 and state["header"] == 0, state
-        toggle = _visible(page, ".primary-toggle")
+        toggle = visible(page, ".primary-toggle")
         toggle.click()
         page.wait_for_function("() => document.querySelector('#pst-primary-sidebar')"
                                ".getBoundingClientRect().right <= 0")
@@ -236,43 +269,14 @@ def test_navigation_on_a_desktop(site, browser):
         visit.close()
 
 
-BIBLIOGRAPHY = """() => Array.from(document.querySelectorAll('div.citation')).map(c => ({
-  id: c.id,
-  label: c.querySelector('.label').textContent.replace(/^\\[|\\]$/g, ''),
-  text: c.textContent,
-  links: Array.from(c.querySelectorAll('a[href^="http"]')).map(a => a.href),
-}))"""
-
-CITATIONS = """() => Array.from(document.querySelectorAll('a[href*="references.html#"]'))
-  .map(a => ({target: a.getAttribute('href').split('#')[1], text: a.textContent}))"""
-
 #: The five posts the book was born from, as they show themselves (title; author where shown).
 SEED_POSTS = ["CrossEntropyLossの挙動を確認する", "What NLLLoss computes", "olxtar. [PyTorch] nn.CrossEntropyLoss()",
               "강의찬 (Kang Uichan). cross entropy", "Pytorch中的CrossEntropy"]
 
 
-@pytest.fixture(scope="module")
-def chapter_pages(site, browser):
-    """What the bibliography and figure tests read on every chapter page, in one visit per chapter
-    (at the default viewport): its citations, its numbered figures and its {numref} links."""
-    found = {}
-    for path in [p for p in pages() if p.startswith("chapters/")]:
-        visit = PageVisit(browser, site, path)
-        try:
-            found[path] = {"citations": visit.page.evaluate(CITATIONS), "figures": visit.page.evaluate(FIGURE_NUMBERS),
-                           "numrefs": visit.page.evaluate(NUMREFS)}
-        finally:
-            visit.close()
-    return found
-
-
-def test_bibliography(site, browser, chapter_pages):
+def test_bibliography(pages_read):
     """Titles as written, URLs as links, one label per work, and the text cites by the list's labels."""
-    visit = PageVisit(browser, site, "references.html")
-    try:
-        entries = visit.page.evaluate(BIBLIOGRAPHY)
-    finally:
-        visit.close()
+    entries = pages_read["references.html"]["bibliography"]
     labels = [e["label"] for e in entries]
     assert len(entries) >= 10 and len(set(labels)) == len(labels), labels
     text = "\n".join(e["text"] for e in entries)
@@ -283,8 +287,10 @@ def test_bibliography(site, browser, chapter_pages):
     assert all(post in text for post in SEED_POSTS), [p for p in SEED_POSTS if p not in text]
     by_id = {e["id"]: e["label"] for e in entries}
     cited = set()
-    for path, chapter in chapter_pages.items():
-        for citation in chapter["citations"]:
+    for path, state in pages_read.items():
+        if not path.startswith("chapters/"):
+            continue
+        for citation in state["citations"]:
             assert by_id.get(citation["target"]) == citation["text"], (path, citation)
             cited.add(citation["target"])
     assert len(cited) >= 5
@@ -347,173 +353,6 @@ def test_every_page_has_a_title_a_description_and_an_icon(site, browser):
         assert icon and (HTML / Path(path).parent / icon.group(1)).resolve().is_file(), f"{path}: no favicon"
 
 
-def test_the_downloaded_book_runs(site, browser, tmp_path):
-    """The archive linked from every page, unpacked in an empty folder, installs with the commands
-    of the page "Run the book yourself" and runs a chapter to its stored outputs.
-
-    The fresh virtual environment (the page's ``python3 -m venv .venv``) sees, from this test's
-    environment, only the distributions that the archive's ``requirements.txt`` requires, with
-    everything they require in turn (``_requirement_closure``): nothing else, not the repository's
-    ``lib``. The page's install command then finds those requirements satisfied (pip checks each
-    version against the archive's ``requirements.txt``, and would install from the index any it
-    found missing) and installs the archive's own ``lib`` (``-e .``) from the unpacked folder;
-    nbval runs a chapter there with nothing on ``PYTHONPATH``. A requirement missing from the
-    archive's ``requirements.txt`` (nbval, ipykernel, ...), or a file missing from the archive,
-    fails the run. What it does not repeat is downloading and unpacking the wheels: CI's install
-    (``.ci/run``) does that, from the lock compiled from the same ``requirements.txt``."""
-    visit = PageVisit(browser, site, "chapters/11_entropy.html")
-    try:
-        link = visit.page.locator("footer a[download]")
-        assert link.count() == 1
-        with visit.page.expect_download() as download:
-            link.click()
-        archive = tmp_path / "book.zip"
-        download.value.save_as(archive)
-    finally:
-        visit.close()
-    commands = re.search(r"```bash\n(.*?)```", (ROOT / "run.md").read_text(encoding="utf-8"), re.S).group(1)
-    venv, install, _ = commands.strip().splitlines()
-    assert venv == "python3 -m venv .venv" and install == ".venv/bin/python -m pip install -r requirements.txt"
-    shutil.unpack_archive(archive, tmp_path / "unpacked")
-    book = tmp_path / "unpacked" / "cross-entropy-executed"
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "CEE_DEVICE")}
-
-    def run(command):
-        result = subprocess.run(command, shell=True, cwd=book, env=env, capture_output=True, text=True)
-        assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        return result.stdout
-
-    run(venv)
-    version, site_packages = run(".venv/bin/python -c 'import sys, sysconfig; print(sys.version_info[:2]); "
-                                 "print(sysconfig.get_path(\"purelib\"))'").splitlines()
-    assert version == str(sys.version_info[:2]), "the page's python3 is not this test's Python"
-    visible = _expose(_requirement_closure(book / "requirements.txt"), tmp_path / "requirements")
-    Path(site_packages, "requirements.pth").write_text(f"{visible}\n", encoding="utf-8")
-    run(install + " --quiet")
-    lib = run(".venv/bin/python -c 'import lib; print(lib.__file__)'").strip()
-    assert Path(lib).resolve().is_relative_to(book.resolve()), f"lib imported from {lib}, not from the archive"
-    out = run(".venv/bin/python -m pytest -q -p no:cacheprovider chapters/11_entropy.ipynb")
-    assert re.search(r"\b\d+ passed\b", out) and "failed" not in out, out
-
-
-def _requirement_closure(requirements):
-    """The installed distributions that ``requirements`` (a requirements file) names, and those
-    they require, recursively (markers evaluated, extras followed), as ``importlib.metadata``
-    distributions of this test's environment. The editable ``-e .`` line is left out."""
-    found, todo = {}, []
-    for line in requirements.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line and not line.startswith("-"):
-            todo.append(Requirement(line))
-    while todo:
-        requirement = todo.pop()
-        key = canonicalize_name(requirement.name)
-        extras = set(requirement.extras)
-        if key in found and extras <= found[key][1]:
-            continue
-        distribution = importlib.metadata.distribution(requirement.name)  # missing: the test fails here
-        extras |= found.get(key, (None, set()))[1]
-        found[key] = (distribution, extras)
-        for needed in map(Requirement, distribution.requires or []):
-            if needed.marker is None or any(needed.marker.evaluate({"extra": e}) for e in extras | {""}):
-                todo.append(needed)
-    return [distribution for distribution, _ in found.values()]
-
-
-def _expose(distributions, folder):
-    """A folder of links to the files of ``distributions`` (their top-level packages, modules and
-    metadata), to put on a fresh environment's path; returns the folder."""
-    folder.mkdir()
-    for distribution in distributions:
-        for file in distribution.files or []:
-            top = file.parts[0]
-            if top == ".." or (folder / top).exists():
-                continue  # scripts outside site-packages; a folder shared by a namespace package
-            (folder / top).symlink_to(distribution.locate_file(top))
-    return folder
-
-
-WIDE_OUTPUTS = """() => Array.from(document.querySelectorAll('article div.cell_output pre'))
-  .filter(e => e.getBoundingClientRect().width > 0 && e.scrollWidth > e.clientWidth + 1)
-  .map(e => e.textContent.slice(0, 80))"""
-
-EMPTY_CODE_BOXES = """() => Array.from(document.querySelectorAll('article div.highlight, article div.cell_output'))
-  .filter(e => e.getBoundingClientRect().height > 0 && e.textContent.trim() === '' && !e.querySelector('img'))
-  .map(e => e.outerHTML.slice(0, 120))"""
-
-EQUATIONS = """() => Array.from(document.querySelectorAll('article div.math')).map(m => {
-  const formula = m.querySelector('mjx-container'), number = m.querySelector('.eqno');
-  const f = formula.getBoundingClientRect(), n = number ? number.getBoundingClientRect() : null;
-  const overlap = n !== null && f.left < n.right && n.left < f.right && f.top < n.bottom && n.top < f.bottom;
-  const style = getComputedStyle(formula);
-  const scrolls = formula.scrollWidth > formula.clientWidth + 1;
-  const hidden = scrolls && (style.overflowX !== 'auto' || !style.backgroundImage.includes('gradient'));
-  const narrow = f.width < m.getBoundingClientRect().width - 2;
-  return {id: m.id, overlap, hidden, narrow};
-}).filter(e => e.overlap || e.hidden || e.narrow)"""
-
-
-def test_outputs_read_whole_on_a_desktop_and_in_print(site, browser):
-    """No output scrolls sideways at 1400 px or on a printed A4 page, and print shows no empty code box."""
-    for path in pages():
-        visit = PageVisit(browser, site, path, viewport={"width": 1400, "height": 900})
-        try:
-            assert visit.page.evaluate(WIDE_OUTPUTS) == [], f"{path}: outputs wider than their box"
-            visit.page.emulate_media(media="print")
-            visit.page.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi
-            assert visit.page.evaluate(WIDE_OUTPUTS) == [], f"{path}: printed outputs cut at the right"
-            assert visit.page.evaluate(EMPTY_CODE_BOXES) == [], f"{path}: empty code boxes in print"
-        finally:
-            visit.close()
-
-
-PAGE_WIDER_THAN_SCREEN = """() => {
-  const width = document.documentElement.clientWidth;
-  if (document.documentElement.scrollWidth <= width) return [];
-  return Array.from(document.querySelectorAll('article *'))
-    .filter(e => e.getBoundingClientRect().right > width + 1 && e.children.length === 0)
-    .filter(e => {  // what widens the page, not what scrolls inside its own box
-      for (let p = e.parentElement; p; p = p.parentElement) {
-        if (['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(p).overflowX)) return false;
-      }
-      return true;
-    })
-    .map(e => e.tagName + ': ' + e.textContent.slice(0, 60))
-    .concat(['page ' + document.documentElement.scrollWidth + ' px wide']);
-}"""
-
-
-@pytest.fixture(scope="module")
-def on_a_phone(site, browser):
-    """What the phone tests below read on every page at 390 px, in one visit per page."""
-    found = {}
-    for path in pages():
-        visit = PageVisit(browser, site, path, viewport={"width": 390, "height": 844})
-        try:
-            found[path] = {"wider": visit.page.evaluate(PAGE_WIDER_THAN_SCREEN),
-                           "equations": visit.page.evaluate(EQUATIONS),
-                           "numbered": visit.page.evaluate("() => document.querySelectorAll('article div.math .eqno')"
-                                                           ".length")}
-        finally:
-            visit.close()
-    return found
-
-
-def test_no_page_scrolls_sideways_on_a_phone(on_a_phone):
-    """At 390 px no page is wider than the screen: a long identifier in the text or a long word in
-    a heading breaks across lines (code blocks and wide tables scroll inside their own box)."""
-    for path, state in on_a_phone.items():
-        assert state["wider"] == [], f"{path}: wider than a 390 px screen"
-
-
-def test_equations_fit_on_a_phone(on_a_phone):
-    """At 390 px a display equation has the page's whole width, its number is never over it, and
-    a formula wider than that scrolls inside its box with a visible cue (the scroll shadows)."""
-    for path, state in on_a_phone.items():
-        assert state["equations"] == [], path
-    assert sum(state["numbered"] for state in on_a_phone.values()) >= 20  # numbered equations were there to check
-
-
 def test_screenshots(site, browser):
     """Landing page and one chapter in light and dark mode, for a person to look at."""
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -529,25 +368,51 @@ def test_screenshots(site, browser):
             visit.close()
 
 
-def _check_links(base, hrefs):
-    """Every link into the site names an existing file, and an existing id when it has a fragment."""
-    for href in hrefs:
-        if not href.startswith(base):
+# --------------------------------------------------------------------------------------------
+# Figures: sharp on a high-density screen, referred to by number (on a phone: test_site_phone.py)
+# --------------------------------------------------------------------------------------------
+
+#: Pixels of the PNG per CSS pixel of the page, at least (2 for a "retina" PNG, less rounding).
+FIGURE_DENSITY = 1.9
+
+
+def test_every_figure_is_tested(pages_read):
+    """The figure tests must not pass vacuously: they see every figure of the chapters, and the
+    page shows each of them."""
+    figures = figures_of_the_book()
+    assert len(figures) >= 5
+    for page, name, _ in figures:
+        assert name in pages_read[page]["figures"], f"{page} shows no figure {name}"
+
+
+@pytest.mark.parametrize("page, name", figure_params())
+def test_figure_is_sharp_on_a_high_density_screen(pages_read, page, name):
+    """At 1400 px the PNG has at least 1.9 of its pixels per CSS pixel it covers."""
+    state = pages_read[page]["figures"][name]
+    assert state["natural"] >= FIGURE_DENSITY * state["width"], state
+
+
+def test_figures_are_referred_to_by_number(site, pages_read):
+    """Every {numref} renders as "Fig. N", links to the figure numbered N, and every figure of
+    the book (but those guards.UNREFERENCED_FIGURES lists) is the target of one."""
+    numbers, links = {}, []
+    for path, state in pages_read.items():
+        if not path.startswith("chapters/"):
             continue
-        url = urllib.parse.urlsplit(href)
-        relative = urllib.parse.unquote(url.path)[len(urllib.parse.urlsplit(base).path):]
-        target = HTML / (relative or "index.html")
-        if target.is_dir():
-            target = target / "index.html"
-        assert target.exists(), f"broken link {href}"
-        if url.fragment and target.suffix == ".html":
-            html = target.read_text(encoding="utf-8")
-            fragment = urllib.parse.unquote(url.fragment)
-            assert re.search(rf'id="{re.escape(fragment)}"', html), f"missing anchor {href}"
+        for figure in state["figure_numbers"]:
+            numbers[f"{site}{path}#{figure['id']}"] = figure["number"]
+        links += state["numrefs"]
+    figure_names = {name for _, name, _ in figures_of_the_book()}
+    assert {url.split("#")[1] for url in numbers} == figure_names
+    for link in links:
+        assert re.fullmatch(r"Fig\. \d+", link["text"]), link
+        assert numbers.get(link["href"]) == link["text"], f"{link} points at no figure of that number"
+    referred = {link["href"].split("#")[1] for link in links}
+    assert figure_names - referred == set(guards.UNREFERENCED_FIGURES), "figures that no text refers to"
 
 
 # --------------------------------------------------------------------------------------------
-# Figures: sharp on a high-density screen, whole and legible on a phone, referred to by number
+# Figures on a phone: whole and legible
 # --------------------------------------------------------------------------------------------
 # lib.display stores each figure as a PNG of twice its width at plots.DPI, with that width in
 # the output metadata, which MyST-NB writes as style="width: Npx" (the figure's "CSS width").
@@ -561,38 +426,12 @@ def _check_links(base, hrefs):
 # the 5 arc minutes of a letter at the limit of normal (20/20) vision. Small, but read without
 # zooming; a 10 pt label in a 6.4 in figure shrunk to a 390 px phone's column is about 7.3 px.
 
-import json  # noqa: E402
-
-import test_figures  # noqa: E402  (tests/ is on sys.path: pytest's rootdir-relative import)
-
-from tools import guards  # noqa: E402
-
-#: Pixels of the PNG per CSS pixel of the page, at least (2 for a "retina" PNG, less rounding).
-FIGURE_DENSITY = 1.9
 #: The smallest text in a figure, in CSS px, as the page shows it (see above).
 SMALLEST_TEXT_PX = 7.0
 
 
-def figures_of_the_book():
-    """``(page, figure name, notebook name)`` of every figure the chapters show, in order."""
-    return [(f"chapters/{path.stem}.html", name, path.name) for path in guards.chapter_notebooks()
-            for name in guards.figures(json.loads(path.read_text(encoding="utf-8")))]
-
-
 #: Figures known to fail a test below, with the reason (remove an entry once its figure passes).
 KNOWN_SMALL_TEXT = {}
-
-
-def _figure_params(known=None):
-    """One parameter per figure; a chapter whose stored figures are stale (test_figures.STALE), or a
-    figure in ``known``, may fail (non-strict xfail, with the reason)."""
-    params = []
-    for page, name, notebook in figures_of_the_book():
-        reasons = [test_figures.STALE.get(notebook), (known or {}).get(name)]
-        reason = "; ".join(r for r in reasons if r)
-        params.append(pytest.param(page, name, id=name, marks=[pytest.mark.xfail(reason=reason, strict=False)]
-                                   if reason else []))
-    return params
 
 
 def _memory_curves():
@@ -647,43 +486,11 @@ def smallest_points(name):
     raise AssertionError(f"no chapter cell draws the figure {name!r}")
 
 
-FIGURE_STATE = """(name) => {
-  const figure = document.getElementById(name), img = figure.querySelector('img');
-  const r = img.getBoundingClientRect(), article = document.querySelector('article');
-  const a = article.getBoundingClientRect(), s = getComputedStyle(article);
-  return {natural: img.naturalWidth, naturalHeight: img.naturalHeight, width: r.width, height: r.height,
-          cssWidth: parseFloat(img.style.width) || img.naturalWidth,
-          left: r.left, right: r.right, viewport: window.innerWidth,
-          columnLeft: a.left + parseFloat(s.paddingLeft), columnRight: a.right - parseFloat(s.paddingRight),
-          scrolls: figure.scrollWidth > figure.clientWidth + 1};
-}"""
-
-
-def figure_state(browser, site, page, name, width):
-    visit = PageVisit(browser, site, page, viewport={"width": width, "height": 900})
-    try:
-        return visit.page.evaluate(FIGURE_STATE, name)
-    finally:
-        visit.close()
-
-
-def test_every_figure_is_tested():
-    """The figure tests below must not pass vacuously: they see every figure of the chapters."""
-    assert len(figures_of_the_book()) >= 5
-
-
-@pytest.mark.parametrize("page, name", _figure_params())
-def test_figure_is_sharp_on_a_high_density_screen(site, browser, page, name):
-    """At 1400 px the PNG has at least 1.9 of its pixels per CSS pixel it covers."""
-    state = figure_state(browser, site, page, name, 1400)
-    assert state["natural"] >= FIGURE_DENSITY * state["width"], state
-
-
-@pytest.mark.parametrize("page, name", _figure_params(KNOWN_SMALL_TEXT))
-def test_figure_fits_and_reads_on_a_phone(site, browser, page, name):
+@pytest.mark.parametrize("page, name", figure_params(KNOWN_SMALL_TEXT))
+def test_figure_fits_and_reads_on_a_phone(pages_read, page, name):
     """At 390 px the figure lies within the text column, keeps its aspect ratio, and its
     smallest text is at least SMALLEST_TEXT_PX CSS px."""
-    state = figure_state(browser, site, page, name, 390)
+    state = pages_read[page]["phone"]["figures"][name]
     assert state["columnLeft"] - 0.5 <= state["left"] and state["right"] <= state["columnRight"] + 0.5, state
     assert state["right"] <= state["viewport"] and not state["scrolls"], state
     aspect, drawn = state["naturalHeight"] / state["natural"], state["height"] / state["width"]
@@ -691,28 +498,3 @@ def test_figure_fits_and_reads_on_a_phone(site, browser, page, name):
     points, dpi = smallest_points(name)
     text_px = points / 72 * dpi * state["width"] / state["cssWidth"]
     assert text_px >= SMALLEST_TEXT_PX, f"smallest text {points} pt shown at {text_px:.2f} CSS px: {state}"
-
-
-NUMREFS = """() => Array.from(document.querySelectorAll('article a.reference.internal'))
-  .filter(a => a.querySelector('span.std-numref'))
-  .map(a => ({href: a.href, text: a.textContent.trim()}))"""
-
-FIGURE_NUMBERS = """() => Array.from(document.querySelectorAll('article figure[id]'))
-  .map(f => ({id: f.id, number: (f.querySelector('.caption-number') || {textContent: ''}).textContent.trim()}))"""
-
-
-def test_figures_are_referred_to_by_number(site, chapter_pages):
-    """Every {numref} renders as "Fig. N", links to the figure numbered N, and every figure of
-    the book (but those guards.UNREFERENCED_FIGURES lists) is the target of one."""
-    numbers, links = {}, []
-    for path, chapter in chapter_pages.items():
-        for figure in chapter["figures"]:
-            numbers[f"{site}{path}#{figure['id']}"] = figure["number"]
-        links += chapter["numrefs"]
-    figure_names = {name for _, name, _ in figures_of_the_book()}
-    assert {url.split("#")[1] for url in numbers} == figure_names
-    for link in links:
-        assert re.fullmatch(r"Fig\. \d+", link["text"]), link
-        assert numbers.get(link["href"]) == link["text"], f"{link} points at no figure of that number"
-    referred = {link["href"].split("#")[1] for link in links}
-    assert figure_names - referred == set(guards.UNREFERENCED_FIGURES), "figures that no text refers to"

@@ -5,9 +5,9 @@ root, linked from every page's footer and from the page "Run the book yourself")
 ``python -m tools.archive OUT.zip`` from the repository root.
 
 The archive holds what a chapter needs to run and nothing else: the notebooks (with their
-stored outputs, so a reader can compare), ``lib``, ``pyproject.toml`` and ``requirements.txt``
-(which installs ``lib`` in editable mode), and the committed benchmark results that the GPU
-chapter reads. Its files sit in one top-level folder, ``cross-entropy-executed/``.
+stored outputs, so a reader can compare), ``lib``, ``pyproject.toml`` and ``conftest.py`` (pytest's
+settings), ``requirements.txt`` (which installs ``lib`` in editable mode), and the committed
+benchmark results that the GPU chapter reads. Its files sit in one top-level folder, ``cross-entropy-executed/``.
 """
 
 import sys
@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "cross-entropy-executed"
 #: What goes in, relative to the repository root: folders (every file below, caches left out) and files.
-CONTENTS = ["chapters", "lib", "benchmarks/results", "pyproject.toml", "requirements.txt"]
+CONTENTS = ["chapters", "lib", "benchmarks/results", "conftest.py", "pyproject.toml", "requirements.txt"]
 SKIPPED = ("__pycache__", ".ipynb_checkpoints", ".pyc")
 
 README = """\
