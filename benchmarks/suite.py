@@ -16,9 +16,11 @@ machine's load touches each command alike):
 
 Each runs in a fresh process from the repository root, with ``PYTHONDONTWRITEBYTECODE`` and the
 thread variables as this process has them. Every row keeps the date, the machine, the torch
-version, the commit, the seconds, the exit status and pytest's last line; ``ratio`` prints the
-median over the repeats of README's command divided by nbval in one process, both from the same
-repeat. No test asserts a time: the goal (at most 1.5) is checked by reading these results.
+version, the commit, the seconds, the exit status and pytest's last line, and is appended to the
+results as soon as it is measured (so README's command, whose tests read the results, finds the
+file there even on the first run). The run prints, for each repeat, README's command divided by
+nbval in one process, both from that repeat, and their median. No test asserts a time: the goal
+(at most 1.5) is checked by reading these results.
 """
 
 import argparse
@@ -90,8 +92,9 @@ def time_command(words, log):
     return seconds, done.returncode, lines[-1] if lines else ""
 
 
-def run(repeats=3, chosen=None, logs=ROOT / "_build" / "suite-logs"):
-    """Time every command of ``chosen`` (default ``commands()``) once per repeat; return the rows."""
+def run(repeats=3, chosen=None, logs=ROOT / "_build" / "suite-logs", save=None):
+    """Time every command of ``chosen`` (default ``commands()``) once per repeat; return the rows,
+    each appended to ``save`` (a CSV path) as soon as it is measured, when given."""
     chosen = chosen or commands()
     logs.mkdir(parents=True, exist_ok=True)
     base = {"date": datetime.date.today().isoformat(), "machine": machine_name(torch.device("cpu")),
@@ -103,6 +106,8 @@ def run(repeats=3, chosen=None, logs=ROOT / "_build" / "suite-logs"):
             seconds, returncode, summary = time_command(chosen[name], log)
             rows.append({**base, "repeat": repeat, "command": name, "seconds": f"{seconds:.1f}",
                          "returncode": returncode, "summary": summary})
+            if save:
+                append(rows[-1:], save)
             print(f"repeat {repeat}: {name}: {seconds:.1f} s, exit {returncode}, {summary}", flush=True)
     return rows
 
@@ -131,12 +136,10 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-save", action="store_true", help="print only")
     args = parser.parse_args(argv)
-    rows = run(args.repeats)
+    rows = run(args.repeats, save=None if args.no_save else RESULTS)
     found = ratios(rows)
     print(f"README test command / nbval in one process: {', '.join(f'{r:.2f}' for r in found)}; "
           f"median {statistics.median(found):.2f}")
-    if not args.no_save:
-        append(rows)
 
 
 if __name__ == "__main__":

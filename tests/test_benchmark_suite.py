@@ -24,15 +24,14 @@ def test_every_command_goes_first_in_turn():
 def test_run_writes_one_row_per_command_and_repeat(tmp_path):
     fake = {name: [sys.executable, "-c", f"import time; time.sleep(0.1); print('{i} passed in 0.01s')"]
             for i, name in enumerate([suite.FLOOR, suite.README])}
-    rows = suite.run(repeats=2, chosen=fake, logs=tmp_path / "logs")
+    path = tmp_path / "out.csv"
+    rows = suite.run(repeats=2, chosen=fake, logs=tmp_path / "logs", save=path)
     assert [row["command"] for row in rows] == [suite.FLOOR, suite.README, suite.README, suite.FLOOR]
     assert all(set(row) == set(suite.FIELDS) and row["returncode"] == 0 for row in rows)
     assert {row["summary"] for row in rows if row["command"] == suite.README} == {"1 passed in 0.01s"}
     assert len(suite.ratios(rows)) == 2 and all(r > 0 for r in suite.ratios(rows))
-    path = tmp_path / "out.csv"
-    suite.append(rows, path)
     with path.open() as handle:
-        assert len(list(csv.DictReader(handle))) == 4
+        assert list(csv.DictReader(handle)) == [{key: str(value) for key, value in row.items()} for row in rows]
 
 
 def test_ratios_pair_commands_of_the_same_repeat():
@@ -43,9 +42,11 @@ def test_ratios_pair_commands_of_the_same_repeat():
 
 
 def test_committed_results_name_the_machine_and_pass():
+    """Every row says where, when and on what it was measured, and every measured run passed. (The
+    benchmark appends each row as it goes, and this test runs inside README's command: it cannot
+    ask for the rows of commands still to come.)"""
     with suite.RESULTS.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert rows and all(set(row) == set(suite.FIELDS) and all(row.values()) for row in rows)
-    assert {row["command"] for row in rows} == {suite.FLOOR, suite.PARALLEL, suite.README}
+    assert {row["command"] for row in rows} <= {suite.FLOOR, suite.PARALLEL, suite.README}
     assert all(row["returncode"] == "0" and " passed" in row["summary"] for row in rows)
-    assert suite.ratios(rows)

@@ -61,7 +61,6 @@ IMAGES_WITHOUT_ALT = """() => Array.from(document.querySelectorAll('article img'
 
 BROKEN_IMAGES = """() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"""
 
-
 WIDE_OUTPUTS = """() => Array.from(document.querySelectorAll('article div.cell_output pre'))
   .filter(e => e.getBoundingClientRect().width > 0 && e.scrollWidth > e.clientWidth + 1)
   .map(e => e.textContent.slice(0, 80))"""
@@ -84,7 +83,6 @@ PAGE_WIDER_THAN_SCREEN = """() => {
     .map(e => e.tagName + ': ' + e.textContent.slice(0, 60))
     .concat(['page ' + document.documentElement.scrollWidth + ' px wide']);
 }"""
-
 
 EQUATIONS = """() => Array.from(document.querySelectorAll('article div.math')).map(m => {
   const formula = m.querySelector('mjx-container'), number = m.querySelector('.eqno');
@@ -115,8 +113,6 @@ MATHJAX_SCRIPTS = """() => document.querySelectorAll('script[src*="_static/mathj
 
 FIGURE_NUMBERS = """() => Array.from(document.querySelectorAll('article figure[id]'))
   .map(f => ({id: f.id, number: (f.querySelector('.caption-number') || {textContent: ''}).textContent.trim()}))"""
-
-
 
 
 def _read(page):
