@@ -175,14 +175,20 @@ def run(device, sizes, min_run_time, seed=0, implementations=tuple(IMPLEMENTATIO
     return rows
 
 
-def append(rows, path=RESULTS):
+def append_rows(rows, path, fields):
+    """Append ``rows`` (dicts) to the CSV file ``path`` with the columns ``fields``, writing the
+    header first when the file is new (every benchmark's results are kept this way)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.exists()
     with path.open("a", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FIELDS)
+        writer = csv.DictWriter(handle, fieldnames=fields)
         if new:
             writer.writeheader()
         writer.writerows(rows)
+
+
+def append(rows, path=RESULTS):
+    append_rows(rows, path, FIELDS)
 
 
 def in_fresh_processes(device, sizes, min_run_time, implementations, processes, malloc="default"):

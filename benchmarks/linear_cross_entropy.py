@@ -32,7 +32,6 @@ function is explained in the chapter "Cross-entropy at scale" (``chapters/52_at_
 """
 
 import argparse
-import csv
 import datetime
 import json
 import os
@@ -46,7 +45,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from benchmarks.cross_entropy import MALLOC, _glibc_in_use, _PeakInUse, cpu_peak_mib, machine_name
+from benchmarks.cross_entropy import MALLOC, _glibc_in_use, _PeakInUse, append_rows, cpu_peak_mib, machine_name
 from lib import functional as L
 
 RESULTS = Path(__file__).resolve().parent / "results" / "linear_cross_entropy.csv"
@@ -183,13 +182,7 @@ def run(sizes, implementations=tuple(IMPLEMENTATIONS), repeats=3, malloc="defaul
 
 
 def append(rows, path=RESULTS):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists()
-    with path.open("a", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
+    append_rows(rows, path, FIELDS)
 
 
 def main(argv=None):

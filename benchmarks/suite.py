@@ -24,7 +24,6 @@ nbval in one process, both from that repeat, and their median. No test asserts a
 """
 
 import argparse
-import csv
 import datetime
 import os
 import re
@@ -37,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.cross_entropy import machine_name
+from benchmarks.cross_entropy import append_rows, machine_name
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "suite.csv"
@@ -122,13 +121,7 @@ def ratios(rows, numerator=README, denominator=FLOOR):
 
 
 def append(rows, path=RESULTS):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists()
-    with path.open("a", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
+    append_rows(rows, path, FIELDS)
 
 
 def main(argv=None):
