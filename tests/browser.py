@@ -1,12 +1,12 @@
-"""The built site in headless Chromium, for the site tests (test_site.py on a desktop and in print,
-test_site_phone.py at a phone's width, test_site_download.py for the downloadable book).
+"""The built site in headless Chromium, for the site tests (test_site.py: every page on a desktop,
+on a phone and in print; test_site_download.py: the downloadable book).
 
 Their fixtures ``site`` (the run's one build of the book, served on 127.0.0.1) and ``browser``
 (Debian's ``chromium``, driven by Playwright; no browser download) are in conftest.py. A ``PageVisit``
 blocks and counts every request that leaves 127.0.0.1, so a page that needs the network fails,
-as it would for a reader on a plane. ``sweep`` opens every page once at one viewport and keeps
-what each test reads there: the tests read the pages' state, and each page is loaded once per
-viewport however many tests look at it.
+as it would for a reader on a plane. ``sweep`` opens every page once and keeps what each test
+reads there: the tests read the pages' state, and each page is loaded once however many tests
+look at it.
 
 Without Chromium a site test module is skipped on a workstation, and fails under CI (``CI`` set):
 each calls ``require_chromium()`` before it imports anything of Playwright's.

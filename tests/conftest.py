@@ -68,8 +68,9 @@ def site(built_book):
 @pytest.fixture(scope="module")
 def browser():
     """Headless Chromium (``browser.CHROMIUM``), one per test module."""
-    from browser import CHROMIUM, CHROMIUM_ARGS
     from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -80,7 +81,6 @@ def browser():
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
-
 
 
 @pytest.fixture(scope="session")

@@ -365,7 +365,7 @@ def test_screenshots(site, browser):
 
 
 # --------------------------------------------------------------------------------------------
-# Figures: sharp on a high-density screen, referred to by number (on a phone: test_site_phone.py)
+# Figures: sharp on a high-density screen, referred to by number
 # --------------------------------------------------------------------------------------------
 
 #: Pixels of the PNG per CSS pixel of the page, at least (2 for a "retina" PNG, less rounding).
