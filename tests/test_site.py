@@ -5,7 +5,8 @@ The book is built once per run with warnings as errors (``built_book`` in confte
 127.0.0.1 and opened in headless Chromium (tests/browser.py). ``pages_read`` opens every page
 once, at 1400 px: it reads there what the tests below check on a desktop, then narrows the same
 page to a phone's 390 px and reads it again, then prints it (A4) and reads that. That a page
-narrowed to 390 px is laid out as one opened at 390 px is a test of its own. Screenshots land in
+narrowed to 390 px is laid out as one opened at 390 px is a test of its own. Every page of the
+module opens in one tab (``tab``), one after another, as in a reader's browser. Screenshots land in
 ``_build/screenshots``. The downloadable book is test_site_download.py.
 """
 
@@ -27,7 +28,7 @@ from tests.browser import (
     PHONE,
     PRINT_A4,
     ROOT,
-    PageVisit,
+    Tab,
     check_links,
     figure_params,
     figures_of_the_book,
@@ -140,9 +141,17 @@ def _read_phone(page):
 
 
 @pytest.fixture(scope="module")
-def pages_read(site, browser):
+def tab(site, browser):
+    """The one tab in which this module opens the site's pages (tests/browser.py)."""
+    tab = Tab(browser, site)
+    yield tab
+    tab.close()
+
+
+@pytest.fixture(scope="module")
+def pages_read(tab):
     """``{page: what it shows}`` for every page, each opened once (see ``_read``)."""
-    return sweep(browser, site, DESKTOP, _read)
+    return sweep(tab, DESKTOP, _read)
 
 
 #: Pages whose layout at 390 px is also read from a page opened at 390 px: the longest chapter,
@@ -151,15 +160,11 @@ LOADED_AT_PHONE_WIDTH = ["chapters/52_at_scale.html", "chapters/24_numerical_sta
 
 
 @pytest.mark.parametrize("path", LOADED_AT_PHONE_WIDTH)
-def test_a_page_narrowed_to_a_phone_is_one_opened_on_a_phone(site, browser, pages_read, path):
+def test_a_page_narrowed_to_a_phone_is_one_opened_on_a_phone(pages_read, tab, path):
     """The phone tests read each page narrowed from 1400 px to 390 px: that must be the layout a
     phone gets when it opens the page at 390 px (nothing the theme or MathJax lays out once, at
     load, depends on the width it loaded at)."""
-    visit = PageVisit(browser, site, path, viewport=PHONE)
-    try:
-        assert _read_phone(visit.page) == pages_read[path]["phone"]
-    finally:
-        visit.close()
+    assert _read_phone(tab.open(path, viewport=PHONE)) == pages_read[path]["phone"]
 
 
 @pytest.mark.parametrize("path", pages())
@@ -182,14 +187,10 @@ def test_every_built_page_is_tested(site):
     assert built == set(pages()) | {"index.html"}  # index.html only redirects to the landing page
 
 
-def test_index_redirects_to_the_landing_page(site, browser):
-    page = browser.new_page()
-    try:
-        page.goto(site + "index.html")
-        page.wait_for_url("**/intro.html", timeout=10_000)
-        assert "Cross-Entropy, Executed" in page.title()
-    finally:
-        page.close()
+def test_index_redirects_to_the_landing_page(tab):
+    page = tab.open("index.html", settle=False)
+    page.wait_for_url("**/intro.html", timeout=10_000)
+    assert "Cross-Entropy, Executed" in page.title()
 
 
 def test_chapters_have_math_and_figures(pages_read):
@@ -223,46 +224,38 @@ def test_equations_fit_on_a_phone(pages_read):
     assert numbered >= 20  # numbered equations were there to check
 
 
-def test_navigation_opens_on_a_phone(site, browser):
+def test_navigation_opens_on_a_phone(tab):
     """At 390 px both sidebars are hidden; the menu and "Contents" buttons open them."""
-    visit = PageVisit(browser, site, "chapters/31_weight.html", viewport=PHONE)
-    page = visit.page
-    try:
-        state = page.evaluate(NAVIGATION_STATE)
-        assert state["primaryLinks"] == 0 and state["secondaryLinks"] == 0, state
-        visible(page, ".primary-toggle").click()
-        page.wait_for_selector("#pst-primary-sidebar-modal[open]", timeout=5_000)
-        state = page.evaluate(NAVIGATION_STATE)
-        assert state["primaryLinks"] >= 10, state  # the book's table of contents, clickable
-        page.keyboard.press("Escape")
-        page.wait_for_selector("#pst-primary-sidebar-modal:not([open])", state="attached", timeout=5_000)
-        visible(page, ".secondary-toggle").click()
-        page.wait_for_selector("#pst-secondary-sidebar-modal[open]", timeout=5_000)
-        state = page.evaluate(NAVIGATION_STATE)
-        assert state["secondaryLinks"] >= 3, state  # the page's sections
-    finally:
-        visit.close()
+    page = tab.open("chapters/31_weight.html", viewport=PHONE)
+    state = page.evaluate(NAVIGATION_STATE)
+    assert state["primaryLinks"] == 0 and state["secondaryLinks"] == 0, state
+    visible(page, ".primary-toggle").click()
+    page.wait_for_selector("#pst-primary-sidebar-modal[open]", timeout=5_000)
+    state = page.evaluate(NAVIGATION_STATE)
+    assert state["primaryLinks"] >= 10, state  # the book's table of contents, clickable
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#pst-primary-sidebar-modal:not([open])", state="attached", timeout=5_000)
+    visible(page, ".secondary-toggle").click()
+    page.wait_for_selector("#pst-secondary-sidebar-modal[open]", timeout=5_000)
+    state = page.evaluate(NAVIGATION_STATE)
+    assert state["secondaryLinks"] >= 3, state  # the page's sections
 
 
-def test_navigation_on_a_desktop(site, browser):
+def test_navigation_on_a_desktop(tab):
     """At 1400 px both sidebars are shown, the menu button hides and shows the primary one,
     and there is one search box and no empty top bar."""
-    visit = PageVisit(browser, site, "chapters/31_weight.html", viewport=DESKTOP)
-    page = visit.page
-    try:
-        state = page.evaluate(NAVIGATION_STATE)
-        assert state["primaryLinks"] >= 10 and state["secondaryLinks"] >= 3, state
-        assert state["searchBoxes"] == 1 and state["header"] == 0, state
-        toggle = visible(page, ".primary-toggle")
-        toggle.click()
-        page.wait_for_function("() => document.querySelector('#pst-primary-sidebar')"
-                               ".getBoundingClientRect().right <= 0")
-        assert page.evaluate(NAVIGATION_STATE)["primaryLinks"] == 0
-        toggle.click()
-        page.wait_for_function("() => document.querySelector('#pst-primary-sidebar').getBoundingClientRect().left >= 0")
-        assert page.evaluate(NAVIGATION_STATE)["primaryLinks"] >= 10
-    finally:
-        visit.close()
+    page = tab.open("chapters/31_weight.html", viewport=DESKTOP)
+    state = page.evaluate(NAVIGATION_STATE)
+    assert state["primaryLinks"] >= 10 and state["secondaryLinks"] >= 3, state
+    assert state["searchBoxes"] == 1 and state["header"] == 0, state
+    toggle = visible(page, ".primary-toggle")
+    toggle.click()
+    page.wait_for_function("() => document.querySelector('#pst-primary-sidebar')"
+                           ".getBoundingClientRect().right <= 0")
+    assert page.evaluate(NAVIGATION_STATE)["primaryLinks"] == 0
+    toggle.click()
+    page.wait_for_function("() => document.querySelector('#pst-primary-sidebar').getBoundingClientRect().left >= 0")
+    assert page.evaluate(NAVIGATION_STATE)["primaryLinks"] >= 10
 
 
 #: The five posts the book was born from, as they show themselves (title; author where shown).
@@ -292,51 +285,45 @@ def test_bibliography(pages_read):
     assert len(cited) >= 5
 
 
-def search(browser, site, query):
+def search(tab, query):
     """The result links of the site's own search for ``query``."""
-    visit = PageVisit(browser, site, "search.html?q=" + urllib.parse.quote(query))
-    try:
-        visit.page.wait_for_selector("#search-results ul.search li a", timeout=20_000)
-        return visit.page.evaluate(
-            "() => Array.from(document.querySelectorAll('#search-results ul.search li a')).map(a => a.href)")
-    finally:
-        visit.close()
+    page = tab.open("search.html?q=" + urllib.parse.quote(query))
+    page.wait_for_selector("#search-results ul.search li a", timeout=20_000)
+    return page.evaluate(
+        "() => Array.from(document.querySelectorAll('#search-results ul.search li a')).map(a => a.href)")
 
 
-def test_search_finds_the_ignore_index_chapter(site, browser):
-    results = search(browser, site, "ignore_index")
+def test_search_finds_the_ignore_index_chapter(tab):
+    results = search(tab, "ignore_index")
     assert any("chapters/32_ignore_index.html" in href for href in results), results
 
 
-def test_search_for_an_error_message_finds_its_explanation(site, browser):
-    results = search(browser, site, "ignore_index is not supported for floating point target")
+def test_search_for_an_error_message_finds_its_explanation(tab):
+    results = search(tab, "ignore_index is not supported for floating point target")
     assert any(page in href for href in results for page in ("errors.html", "chapters/32_ignore_index.html")), results
 
 
-def snippets(browser, site, query):
+def snippets(tab, query):
     """The text of each result snippet of the site's search for ``query``."""
-    visit = PageVisit(browser, site, "search.html?q=" + urllib.parse.quote(query))
-    try:
-        visit.page.wait_for_selector("#search-results ul.search li p.context", timeout=20_000)
-        visit.page.wait_for_function(  # every result has been listed, with its snippet
-            "() => (document.querySelector('#search-results .search-summary') || {}).textContent?.includes('finished')")
-        return visit.page.evaluate(
-            "() => Array.from(document.querySelectorAll('#search-results ul.search li p.context'))"
-            ".map(p => p.textContent)")
-    finally:
-        visit.close()
+    page = tab.open("search.html?q=" + urllib.parse.quote(query))
+    page.wait_for_selector("#search-results ul.search li p.context", timeout=20_000)
+    page.wait_for_function(  # every result has been listed, with its snippet
+        "() => (document.querySelector('#search-results .search-summary') || {}).textContent?.includes('finished')")
+    return page.evaluate(
+        "() => Array.from(document.querySelectorAll('#search-results ul.search li p.context'))"
+        ".map(p => p.textContent)")
 
 
-def test_search_snippets_are_article_text(site, browser):
+def test_search_snippets_are_article_text(tab):
     """No toolbar or table-of-contents text, no raw TeX in the snippets under the search results."""
-    found = snippets(browser, site, "entropy") + snippets(browser, site, "weight")
+    found = snippets(tab, "entropy") + snippets(tab, "weight")
     assert len(found) >= 10
     for snippet in found:
         for noise in (".ipynb", ".pdf", " Contents ", "\\[", "\\(", "\\sum", "\\log", "\\frac"):
             assert noise not in snippet, (noise, snippet)
 
 
-def test_every_page_has_a_title_a_description_and_an_icon(site, browser):
+def test_every_page_has_a_title_a_description_and_an_icon(site):
     for path in pages():
         html = (HTML / path).read_text(encoding="utf-8")
         title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
@@ -349,19 +336,16 @@ def test_every_page_has_a_title_a_description_and_an_icon(site, browser):
         assert icon and (HTML / Path(path).parent / icon.group(1)).resolve().is_file(), f"{path}: no favicon"
 
 
-def test_screenshots(site, browser):
+def test_screenshots(tab):
     """Landing page and one chapter in light and dark mode, for a person to look at."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     shots = [("intro.html", "light", "landing"), ("chapters/11_entropy.html", "light", "chapter-light"),
              ("chapters/11_entropy.html", "dark", "chapter-dark")]
     for path, scheme, name in shots:
-        visit = PageVisit(browser, site, path, color_scheme=scheme)
-        try:
-            visit.page.evaluate(f"() => {{ document.documentElement.dataset.theme = '{scheme}'; }}")
-            visit.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
-            assert (SHOTS / f"{name}.png").stat().st_size > 10_000
-        finally:
-            visit.close()
+        page = tab.open(path, color_scheme=scheme)
+        page.evaluate(f"() => {{ document.documentElement.dataset.theme = '{scheme}'; }}")
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+        assert (SHOTS / f"{name}.png").stat().st_size > 10_000
 
 
 # --------------------------------------------------------------------------------------------

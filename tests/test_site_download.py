@@ -16,7 +16,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.browser import ROOT, PageVisit, require_chromium
+from tests.browser import ROOT, Tab, require_chromium
 
 require_chromium()
 
@@ -37,16 +37,17 @@ def test_the_downloaded_book_runs(site, browser, tmp_path):
     archive's ``requirements.txt`` (nbval, ipykernel, ...), or a file missing from the archive,
     fails the run. What it does not repeat is downloading and unpacking the wheels: CI's install
     (``.ci/run``) does that, from the lock compiled from the same ``requirements.txt``."""
-    visit = PageVisit(browser, site, "chapters/11_entropy.html")
+    tab = Tab(browser, site)
     try:
-        link = visit.page.locator("footer a[download]")
+        page = tab.open("chapters/11_entropy.html")
+        link = page.locator("footer a[download]")
         assert link.count() == 1
-        with visit.page.expect_download() as download:
+        with page.expect_download() as download:
             link.click()
         archive = tmp_path / "book.zip"
         download.value.save_as(archive)
     finally:
-        visit.close()
+        tab.close()
     commands = re.search(r"```bash\n(.*?)```", (ROOT / "run.md").read_text(encoding="utf-8"), re.S).group(1)
     venv, install, _ = commands.strip().splitlines()
     assert venv == "python3 -m venv .venv" and install == ".venv/bin/python -m pip install -r requirements.txt"
