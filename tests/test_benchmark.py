@@ -1,6 +1,8 @@
 """The benchmark harness runs, checks each implementation against torch, and writes its CSV."""
 
 import csv
+import json
+import subprocess
 
 import pytest
 import torch
@@ -30,9 +32,25 @@ def test_committed_results_have_every_field():
 
 
 def test_fresh_process_measurement():
-    (row,) = bench.in_fresh_processes(torch.device("cpu"), [(32, 5)], 0.01, ["lib"], processes=2, malloc="keep")
-    assert row["processes"] == 2 and row["implementation"] == "lib" and row["malloc"] == "keep"
+    (row,) = bench.in_fresh_processes(torch.device("cpu"), [(32, 5)], 0.01, ["lib"], processes=1, malloc="keep")
+    assert row["processes"] == 1 and row["implementation"] == "lib" and row["malloc"] == "keep"
     assert float(row["forward_backward_ms"]) > 0 and set(row) == set(bench.FIELDS)
+
+
+def test_fresh_processes_give_one_row_of_medians(monkeypatch):
+    """Three processes (stand-ins here, which print what a worker prints): one row, the medians."""
+    printed = iter([(1.0, 9.0, ""), (2.0, 5.0, ""), (3.0, 2.0, "")])
+
+    def worker(command, **kwargs):
+        forward, both, peak = next(printed)
+        row = dict(dict.fromkeys(bench.FIELDS, ""), implementation="lib", processes=1,
+                   forward_ms=forward, forward_backward_ms=both, peak_memory_mib=peak)
+        return subprocess.CompletedProcess(command, 0, stdout="noise\nROW " + json.dumps(row) + "\n", stderr="")
+
+    monkeypatch.setattr(bench.subprocess, "run", worker)
+    (row,) = bench.in_fresh_processes(torch.device("cpu"), [(32, 5)], 0.01, ["lib"], processes=3)
+    assert row["processes"] == 3 and row["malloc"] == "default"
+    assert (row["forward_ms"], row["forward_backward_ms"], row["peak_memory_mib"]) == ("2.000", "5.000", "")
 
 
 def test_timings_use_the_threads_the_machine_label_names(monkeypatch):
