@@ -1,4 +1,7 @@
-"""Fixtures shared by the test modules."""
+"""Fixtures shared by the test modules.
+
+torch is imported where it is used, not at the top: pytest-xdist's controlling process loads this
+file too, and runs no test (importing torch there delayed the workers' start by seconds)."""
 
 import functools
 import http.server
@@ -13,7 +16,6 @@ import threading
 from pathlib import Path
 
 import pytest
-import torch
 from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,6 +107,8 @@ def tool():
 def one_thread():
     """Thousands of tiny calls: one intra-op thread. With torch's default pool, every small kernel
     wakes the other threads, which costs milliseconds per call on a busy 2-core machine."""
+    import torch
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -113,9 +117,13 @@ def one_thread():
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``gpu`` need CUDA: skipped without it, run by the GPU check (``.ci/gpu``)."""
+    gpu = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu:
+        return
+    import torch
+
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU (the GPU check, .ci/gpu, runs it)")
-    for item in items:
-        if item.get_closest_marker("gpu"):
-            item.add_marker(skip)
+    for item in gpu:
+        item.add_marker(skip)

@@ -15,11 +15,15 @@ integer samples of the ``with_dtype`` softmax variants) goes through torch and l
 
 ``torch.testing._internal`` imports ``expecttest``, which torch itself does not install;
 without it this module is skipped (the package is ``expecttest``, 0.3.0 was checked).
-Importing it also loads a hypothesis profile of torch's; the profile in force before is
-restored, so the other test modules keep theirs.
+The databases are imported when a test first needs them (``_torch``): it takes seconds, and under
+pytest-xdist only the worker that runs this module pays it. Importing them also loads a
+hypothesis profile of torch's; the profile in force before is restored, so the other test
+modules keep theirs.
 """
 
+import functools
 import warnings
+from types import SimpleNamespace
 
 import hypothesis
 import pytest
@@ -28,12 +32,6 @@ import torch
 from lib import functional as L
 
 pytest.importorskip("expecttest", reason="torch.testing._internal needs the package expecttest (0.3.0)")
-_profile = hypothesis.settings._current_profile
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from torch.testing._internal.common_methods_invocations import op_db  # noqa: E402
-    from torch.testing._internal.common_modules import ModuleErrorEnum, module_db  # noqa: E402
-hypothesis.settings.load_profile(_profile)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -88,15 +86,27 @@ MODULES = {
     "Softmax2d": lambda m, x: L.softmax(x, -3),
 }
 
-OPINFOS = {(op.name, op.variant_test_name): op for op in op_db if (op.name, op.variant_test_name) in OPS}
-MODULEINFOS = {m.module_cls.__name__: m for m in module_db if m.module_cls.__name__ in MODULES}
+@functools.cache
+def _torch():
+    """torch's test databases: ``op_db``, ``ModuleErrorEnum``, and the entries this module runs,
+    ``opinfos`` (of ``OPS``) and ``moduleinfos`` (of ``MODULES``)."""
+    profile = hypothesis.settings._current_profile
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from torch.testing._internal.common_methods_invocations import op_db
+        from torch.testing._internal.common_modules import ModuleErrorEnum, module_db
+    hypothesis.settings.load_profile(profile)
+    return SimpleNamespace(
+        op_db=op_db, ModuleErrorEnum=ModuleErrorEnum,
+        opinfos={(op.name, op.variant_test_name): op for op in op_db if (op.name, op.variant_test_name) in OPS},
+        moduleinfos={m.module_cls.__name__: m for m in module_db if m.module_cls.__name__ in MODULES})
 
 
 def test_every_matching_entry_is_used():
     """Each listed entry exists in this torch, and no entry named after a lib function is left out."""
-    assert set(OPINFOS) == set(OPS)
-    assert set(MODULEINFOS) == set(MODULES)
-    named_after_lib = {(op.name, op.variant_test_name) for op in op_db if op.name.split(".")[-1] in L.__all__
+    assert set(_torch().opinfos) == set(OPS)
+    assert set(_torch().moduleinfos) == set(MODULES)
+    named_after_lib = {(op.name, op.variant_test_name) for op in _torch().op_db if op.name.split(".")[-1] in L.__all__
                        and not op.name.startswith("masked.")}  # torch.masked's ops take a mask: not F's
     assert named_after_lib <= set(OPS), named_after_lib - set(OPS)
 
@@ -173,7 +183,7 @@ def _dtypes(op):
 
 @pytest.mark.parametrize("entry", sorted(OPS), ids=lambda e: "-".join(filter(None, e)))
 def test_opinfo_samples(entry):
-    op, fn = OPINFOS[entry], CALLS.get(OPS[entry], getattr(L, OPS[entry]))
+    op, fn = _torch().opinfos[entry], CALLS.get(OPS[entry], getattr(L, OPS[entry]))
     counts = {"value": 0, "gradient": 0, "error": 0, "not implemented": 0}
     for dtype in _dtypes(op):
         requires_grad = dtype.is_floating_point and op.supports_autograd
@@ -199,7 +209,7 @@ def test_opinfo_samples(entry):
 
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_moduleinfo_samples(name):
-    info, call = MODULEINFOS[name], MODULES[name]
+    info, call = _torch().moduleinfos[name], MODULES[name]
     seen = 0
     for dtype in (torch.float32, torch.float64):
         for i, sample in enumerate(info.module_inputs_func(info, device="cpu", dtype=dtype, requires_grad=True,
@@ -219,7 +229,7 @@ def test_moduleinfo_samples(name):
         for i, error in enumerate(info.module_error_inputs_func(info, device="cpu", dtype=dtype, requires_grad=False,
                                                                 training=True)):
             ctor, fwd = error.module_error_input.constructor_input, error.module_error_input.forward_input
-            assert error.error_on == ModuleErrorEnum.FORWARD_ERROR
+            assert error.error_on == _torch().ModuleErrorEnum.FORWARD_ERROR
             module = info.module_cls(*ctor.args, **ctor.kwargs)
             theirs = _quiet(module, *fwd.args)
             assert isinstance(theirs, error.error_type), (name, i, theirs)
