@@ -68,12 +68,12 @@ class Tab:
 
     The browser's cache and compiled scripts carry over from page to page, which makes a page
     visit two to three times cheaper than in a new browser context: about 1.6 against 3.6 CPU
-    seconds per page, measured once on the 2-core test machine. Nothing else carries over: ``open`` empties the site's
-    local and session storage (where the theme keeps a reader's choices, such as dark mode)
-    before it leaves a page, and puts the tab back to the screen (not print), to ``color_scheme``
-    and to ``viewport`` before it loads the next, so that page lays itself out at that size from
-    the start, as on a phone that opens it. A request that fails is never cached, so every page
-    still makes it again.
+    seconds per page, measured once on the 2-core test machine. Nothing else carries over:
+    ``open`` empties the site's local and session storage (where the theme keeps a reader's
+    choices, such as dark mode) before it leaves a page, and puts the tab back to the screen (not
+    print), to ``color_scheme`` and to ``viewport`` before it loads the next, so that page lays
+    itself out at that size from the start, as on a phone that opens it. A request that fails is
+    never cached, so every page still makes it again.
 
     ``log`` gathers what went wrong from the first page on: ``external`` (requests that left the
     site; the browser cannot resolve any other host, ``CHROMIUM_ARGS``), ``failed`` (responses

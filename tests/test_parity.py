@@ -86,6 +86,7 @@ MODULES = {
     "Softmax2d": lambda m, x: L.softmax(x, -3),
 }
 
+
 @functools.cache
 def _torch():
     """torch's test databases: ``op_db``, ``ModuleErrorEnum``, and the entries this module runs,
